@@ -1,0 +1,73 @@
+"""`pipeline info` and `pipeline check`: look at a store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline.cli_app import app, console, err_console
+from storage.audit import check_store, store_info
+
+
+def _human(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command()
+def info(store: Annotated[Path, typer.Argument(help="Path of the store (a directory).")],
+         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+         ) -> None:
+    """Datasets, clips done/pending, rows, and every array with shape, dtype, chunking, bytes and ratio."""
+    data = store_info(store)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    console.print(f"[bold]{data['path']}[/]  schema {data['schema']} v{data['schema_version']}, "
+                  f"created {data.get('created', '?')}")
+    for name, d in data["datasets"].items():
+        a = d["attrs"]
+        console.print(f"\n[bold cyan]{name}[/]  joint set {a['joint_set']} (root {a['root_index']}), "
+                      f"clips {d['clips']} (done {d['clips_done']}, pending {d['clips_pending']}, "
+                      f"failed {d['clips_failed']}), rows {d['rows_written']} written / {d['rows']} allocated")
+        arrays = list(d["arrays"])
+        for bb, b in d["backbones"].items():
+            ba = b["attrs"]
+            sha = str(ba.get("checkpoint_sha256"))[:12]
+            init = "RANDOM INIT" if ba.get("random_init") else f"checkpoint sha256 {sha}"
+            console.print(f"  backbone [bold]{bb}[/]: {init}; clips done {b['clips_done']}, pending "
+                          f"{b['clips_pending']}, failed {b['clips_failed']}; "
+                          f"maps {_human(b['map_bytes_per_row'])}/row, {b['map_ratio_vs_raw_fp16']}x raw fp16")
+            arrays += b["arrays"]
+        t = Table(box=None)
+        t.add_column("array", overflow="fold")
+        for col in ("row shape", "dtype", "chunks", "shards", "stored", "ratio"):
+            t.add_column(col, justify="right" if col in {"stored", "ratio"} else "left")
+        for x in arrays:
+            t.add_row(x["path"].removeprefix(name + "/"), str(tuple(x["row_shape"])), x["dtype"],
+                      str(tuple(x["chunks"])),
+                      str(tuple(x["shards"])) if x["shards"] else "-", _human(x["stored_bytes"]),
+                      f"{x['compression_ratio']}" if x["compression_ratio"] else "-")
+        console.print(t)
+
+
+@app.command()
+def check(store: Annotated[Path, typer.Argument(help="Path of the store (a directory).")]) -> None:
+    """Validate a store: exit 0 when valid, else exit 1 listing every problem."""
+    problems = check_store(store)
+    if not problems:
+        console.print(f"[green]ok[/] {store}: no problems found")
+        return
+    err_console.print(f"[bold red]{len(problems)} problem(s)[/] in {store}:")
+    for p in problems:
+        err_console.print(f"  - {p}", highlight=False)
+    raise typer.Exit(1)

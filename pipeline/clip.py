@@ -1,0 +1,53 @@
+"""The unit of work every dataset adapter yields and every extraction task consumes: one clip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from schemas.camera import Camera
+
+
+@dataclass
+class Clip:
+    """One video (h36m, 3dhp train), image sequence (3dhp test) or image set (muco) and its L rows.
+
+    Rows are samples: frames for videos, person instances for MuCo. Arrays are per row:
+    frame (L,) int32 source frame/image number · person (L,) int32 · image (L,) int32 index into the order
+    `frames()` yields images · camera (L,) int32 index into `cameras` · kp2d_gt (L, J, 2) float32 px ·
+    pose3d_cam (L, J, 3) float32 camera mm · valid (L,) bool.
+    `frames()` streams (H, W, 3) uint8 RGB images lazily, in `image` order, one per distinct image; it raises
+    `schemas.errors.InputError` naming the file if decoding fails.
+    """
+
+    dataset: str
+    subject: str
+    action: str
+    subaction: str
+    camera_id: str
+    source: str
+    joint_set: str
+    cameras: list[Camera]
+    frame: np.ndarray
+    person: np.ndarray
+    image: np.ndarray
+    camera: np.ndarray
+    kp2d_gt: np.ndarray
+    pose3d_cam: np.ndarray
+    valid: np.ndarray
+    frames: Callable[[], Iterator[np.ndarray]] = field(repr=False, default=lambda: iter(()))
+
+    @property
+    def length(self) -> int:
+        return int(self.frame.shape[0])
+
+    @property
+    def key(self) -> str:
+        """Stable id, e.g. 'S1/Directions 1/54138969'."""
+        return f"{self.subject}/{self.action} {self.subaction}".rstrip() + f"/{self.camera_id}"
+
+    def meta(self) -> dict[str, str]:
+        return {"subject": self.subject, "action": self.action, "subaction": self.subaction,
+                "camera": self.camera_id, "source": self.source}

@@ -1,0 +1,37 @@
+"""Named compression settings for feature maps (fp16) and small per-row arrays.
+
+The default is chosen by `bench/store_bench.py`; see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from zarr.codecs import BloscCodec, ZstdCodec
+
+from schemas.errors import InputError
+
+DEFAULT_MAP_CODEC = "blosc-zstd1"
+SMALL_ARRAY_CODEC = "zstd3"
+
+
+def _codecs(name: str, typesize: int) -> list:
+    if name == "none":
+        return []
+    if name.startswith("zstd"):
+        return [ZstdCodec(level=int(name[4:] or 3))]
+    if name == "blosc-lz4":
+        return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=typesize)]
+    if name == "blosc-lz4-bit":
+        return [BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle", typesize=typesize)]
+    if name.startswith("blosc-zstd"):
+        return [BloscCodec(cname="zstd", clevel=int(name[10:] or 1), shuffle="shuffle", typesize=typesize)]
+    raise KeyError(name)
+
+
+CODEC_NAMES = ("none", "zstd1", "zstd3", "blosc-lz4", "blosc-lz4-bit", "blosc-zstd1", "blosc-zstd3")
+
+
+def compressors(name: str, typesize: int = 2) -> list:
+    """zarr v3 bytes->bytes codec list for a codec name (one of CODEC_NAMES)."""
+    if name not in CODEC_NAMES:
+        raise InputError(f"unknown codec {name!r}; choose one of: {', '.join(CODEC_NAMES)}")
+    return _codecs(name, typesize)

@@ -1,0 +1,198 @@
+"""Random-access reader: row indices -> dict of numpy arrays; index tables for splits, strides, windows.
+
+Safe in DataLoader workers: the Zarr group is opened lazily in each process (zarr v3 runs an event-loop
+thread, so a group opened before a fork is never reused after it) and the reader pickles without it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from schemas.arrays import DONE
+from schemas.errors import StoreError
+from schemas.splits import SPLITS
+from storage.store import ClipRow, DatasetGroup, Store
+
+ROW_FIELDS = ("clip", "frame", "person", "valid", "bbox", "affine", "kp2d_gt", "pose3d_cam")
+
+
+class Reader:
+    """Reads one dataset of a store.
+
+    keypoints: the 2D source returned as `kp2d` — "gt", a backbone name, or an imported source name.
+    backbone: the backbone whose feature maps `read(..., maps=True)` returns (default: the only one).
+    Only clips whose rows (and, when a backbone is used, whose backbone outputs) are DONE are indexed.
+    """
+
+    def __init__(self, path: str | Path, dataset: str | None = None, backbone: str | None = None,
+                 keypoints: str = "gt") -> None:
+        self.path = Path(path)
+        ds = Store.open(self.path).datasets()
+        if not ds:
+            raise StoreError(f"{self.path}: the store has no dataset yet")
+        if dataset is None:
+            if len(ds) > 1:
+                raise StoreError(f"{self.path} holds several datasets ({', '.join(ds)}); pass dataset=")
+            dataset = ds[0]
+        if dataset not in ds:
+            raise StoreError(f"{self.path}: no dataset {dataset!r}; it has: {', '.join(ds)}")
+        self.dataset = dataset
+        self._pid: int | None = None
+        self._ds: DatasetGroup | None = None
+        g = self.ds
+        bbs, imps = g.backbones(), g.imports()
+        if backbone is None and keypoints in bbs:
+            backbone = keypoints
+        if backbone is None and len(bbs) == 1:
+            backbone = bbs[0]
+        if backbone is not None and backbone not in bbs:
+            raise StoreError(f"{self.path}/{dataset}: no backbone maps {backbone!r}; "
+                             f"it has: {', '.join(bbs) or 'none'}")
+        if keypoints != "gt" and keypoints not in bbs and keypoints not in imps:
+            raise StoreError(f"{self.path}/{dataset}: no 2D source {keypoints!r}; available: "
+                             f"{', '.join(['gt', *bbs, *imps])}")
+        self.backbone = backbone
+        self.keypoints = keypoints
+
+    # ---------- lazy per-process handle ----------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_ds"], state["_pid"] = None, None
+        return state
+
+    @property
+    def ds(self) -> DatasetGroup:
+        if self._ds is None or self._pid != os.getpid():
+            self._ds = Store.open(self.path).dataset(self.dataset)
+            self._pid = os.getpid()
+        return self._ds
+
+    @property
+    def group(self) -> zarr.Group:
+        return self.ds.group
+
+    # ---------- metadata ----------
+    @cached_property
+    def attrs(self) -> dict:
+        return self.ds.attrs
+
+    @cached_property
+    def clip_table(self) -> list[ClipRow]:
+        return self.ds.clips()
+
+    @cached_property
+    def num_rows(self) -> int:
+        return self.ds.n_rows
+
+    @cached_property
+    def row_clip(self) -> np.ndarray:
+        """(N,) int32 clip index of every row (-1 for padding)."""
+        return self.group["rows/clip"][:]
+
+    @cached_property
+    def levels(self) -> dict[str, tuple[int, int, int]]:
+        if self.backbone is None:
+            return {}
+        return {k: tuple(v) for k, v in self.group["backbones"][self.backbone].attrs["levels"].items()}
+
+    @cached_property
+    def cameras(self) -> np.ndarray:
+        return self.ds.cameras()
+
+    def ready_clips(self) -> list[ClipRow]:
+        """Clips whose rows (and backbone outputs, if a backbone is selected) are written."""
+        st = self.ds.status(self.backbone) if self.backbone else None
+        return [c for c in self.clip_table if c.status == DONE and (st is None or st[c.index] == DONE)]
+
+    # ---------- index tables (computed from clips, never copies of data) ----------
+    def rows(self, subjects: list[str] | tuple[str, ...] | None = None, split: str | None = None,
+             stride: int = 1, actions: list[str] | None = None, valid_only: bool = True) -> np.ndarray:
+        """(n,) int64 row indices of ready clips, filtered by subjects or a named split, every `stride`-th frame."""
+        if stride < 1:
+            raise StoreError(f"frame stride must be >= 1, got {stride}")
+        if split is not None:
+            if self.dataset not in SPLITS or split not in SPLITS[self.dataset]:
+                raise StoreError(f"no split {split!r} for dataset {self.dataset!r}")
+            subjects = SPLITS[self.dataset][split]
+        out = []
+        for c in self.ready_clips():
+            if subjects is not None and c.subject not in subjects:
+                continue
+            if actions is not None and c.action not in actions:
+                continue
+            out.append(np.arange(c.start, c.stop, stride, dtype=np.int64))
+        idx = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        if valid_only and len(idx):
+            idx = idx[self.group["rows/valid"][:][idx]]
+        return idx
+
+    def windows(self, rows: np.ndarray, frames: int) -> np.ndarray:
+        """(n, T) int64: the T consecutive rows centred on each row, edge-padded at its clip's ends."""
+        rows = self._check_rows(rows)
+        clips = self.row_clip[rows]
+        starts = np.array([c.start for c in self.clip_table], dtype=np.int64)
+        stops = np.array([c.stop for c in self.clip_table], dtype=np.int64)
+        offsets = np.arange(frames, dtype=np.int64) - frames // 2
+        win = rows[:, None] + offsets[None, :]
+        return np.clip(win, starts[clips][:, None], stops[clips][:, None] - 1)
+
+    # ---------- reads ----------
+    def _check_rows(self, rows) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        bad = rows[(rows < 0) | (rows >= self.num_rows)]
+        if len(bad):
+            raise StoreError(f"{self.path}/{self.dataset}: row {int(bad[0])} out of range (0..{self.num_rows - 1})")
+        return rows
+
+    def _take(self, arr: zarr.Array, rows: np.ndarray) -> np.ndarray:
+        uniq, inv = np.unique(rows, return_inverse=True)
+        try:
+            return arr.oindex[uniq][inv]
+        except Exception as e:  # noqa: BLE001 - codec errors come in many types
+            raise StoreError(f"{self.path}/{arr.path}: cannot read rows {uniq[:5].tolist()}... ({type(e).__name__}: "
+                             f"{e}); the store may be corrupt: run `pipeline check {self.path}`") from None
+
+    def read(self, rows, fields: tuple[str, ...] = ROW_FIELDS, maps: bool = False, flip: bool = False) -> dict:
+        """Batched read of arbitrary rows (any order, repeats allowed).
+
+        Returns per-row arrays: clip, frame, person, valid, bbox (n,4) px, affine (n,2,3), kp2d_gt (n,J,2) px,
+        pose3d_cam (n,J,3) mm, camera (n,23) camera vectors, kp2d (n,J,2) px of the selected 2D source
+        (+ kp2d_score for a backbone source), and with maps=True each level (n,C,H,W) float16
+        (flip=True: the maps of the flipped crop, from backbones/<name>/flip).
+        """
+        rows = self._check_rows(rows)
+        g = self.group
+        out: dict[str, np.ndarray] = {"row": rows}
+        for f in fields:
+            out[f] = self._take(g["rows"][f], rows)
+        cam_idx = self._take(g["rows/camera"], rows)
+        out["camera"] = self.cameras[np.clip(cam_idx, 0, None)]
+        if self.keypoints == "gt":
+            out["kp2d"] = out["kp2d_gt"] if "kp2d_gt" in out else self._take(g["rows/kp2d_gt"], rows)
+        elif self.keypoints in self.ds.backbones():
+            bb = g["backbones"][self.keypoints]
+            out["kp2d"] = self._take(bb["kp2d"], rows)
+            out["kp2d_score"] = self._take(bb["kp2d_score"], rows)
+        else:
+            out["kp2d"] = self._take(g["imports"][self.keypoints]["kp2d"], rows)
+        if maps:
+            if self.backbone is None:
+                raise StoreError(f"{self.path}/{self.dataset}: no backbone maps in this store; "
+                                 f"run `pipeline extract` with --backbone first")
+            bb = g["backbones"][self.backbone]
+            if flip:
+                if "flip" not in bb:
+                    raise StoreError(f"{self.path}/{self.dataset}/backbones/{self.backbone}: no flipped maps; "
+                                     f"re-extract with --flip")
+                bb = bb["flip"]
+            for lvl in self.levels:
+                out[lvl] = self._take(bb[lvl], rows)
+        return out
+
+    def __len__(self) -> int:
+        return self.num_rows

@@ -9,6 +9,8 @@ from schemas.errors import CacheError
 
 # Command modules register themselves on `app` when imported.
 from pipeline import cli_store  # noqa: E402,F401  isort: skip
+from pipeline import cli_datasets  # noqa: E402,F401  isort: skip
+from pipeline import cli_extract  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:

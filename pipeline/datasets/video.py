@@ -1,0 +1,68 @@
+"""Streaming decode of videos (PyAV) and image sequences (Pillow) into RGB uint8 frames.
+
+Frames are decoded one at a time and only the requested ones are yielded; a video is never held in memory.
+Every decode failure (missing, truncated, corrupt file, too few frames) raises `InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from schemas.errors import InputError
+
+
+def iter_video_frames(path: Path, indices: Sequence[int] | np.ndarray) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) uint8 RGB frames of `path` at the sorted, distinct 0-based `indices`, in order."""
+    path = Path(path)
+    wanted = np.unique(np.asarray(indices, dtype=np.int64))
+    if wanted.size == 0:
+        return
+    if wanted[0] < 0:
+        raise ValueError(f"{path}: negative frame index {wanted[0]}")
+    last, j, i = int(wanted[-1]), 0, -1
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path}: no video stream; re-export the video or remove it")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for i, frame in enumerate(container.decode(stream)):
+                if i == wanted[j]:
+                    yield frame.to_ndarray(format="rgb24")
+                    j += 1
+                    if i == last:
+                        return
+    except InputError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot decode video ({type(e).__name__}: {e}); the file is truncated or "
+                         "corrupt — re-download or re-encode it") from None
+    raise InputError(f"{path}: video has only {i + 1} decodable frames but frame {last} is needed; the file is "
+                     "truncated or shorter than its annotations — re-download it or exclude this clip")
+
+
+def iter_image_files(paths: Sequence[Path]) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) uint8 RGB images of `paths` in order (jpg/png via Pillow)."""
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im.load()
+                yield np.asarray(im.convert("RGB"))
+        except (OSError, ValueError, SyntaxError) as e:
+            raise InputError(f"{p}: cannot read image ({type(e).__name__}: {e}); the file is missing or corrupt") \
+                from None
+
+
+def video_size(path: Path) -> tuple[int, int]:
+    """(width, height) of the first video stream, from the container header."""
+    try:
+        with av.open(str(path)) as container:
+            s = container.streams.video[0]
+            return int(s.codec_context.width), int(s.codec_context.height)
+    except (av.FFmpegError, OSError, IndexError) as e:
+        raise InputError(f"{path}: cannot open video ({type(e).__name__}: {e})") from None

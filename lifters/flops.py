@@ -1,0 +1,32 @@
+"""Model cost: FLOPs via `torch.utils.flop_counter.FlopCounterMode` (1 multiply-add = 2 FLOPs) and
+parameter counts. grid_sample, softmax, norms and activations are not counted by the flop counter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_flops(model: nn.Module, example_inputs: tuple[Any, ...] | Mapping[str, Any]) -> int:
+    """FLOPs of one forward pass in eval mode, no grad, on `example_inputs` (positional tuple or kwargs)."""
+    was_training = model.training
+    model.eval()
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            if isinstance(example_inputs, Mapping):
+                model(**example_inputs)
+            else:
+                model(*example_inputs)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def count_params(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters (trainable only by default)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

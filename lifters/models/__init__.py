@@ -1,0 +1,1 @@
+"""Lifter models; build them by name through `lifters.models.registry.build_model`."""

@@ -1,0 +1,25 @@
+"""Lifter models by name: `build_model("capf", num_joints=17)`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from lifters.models.capf import ContextAwarePoseFormer
+from lifters.models.poseformer import PoseFormer
+from schemas.errors import InputError
+
+MODELS: dict[str, type[nn.Module]] = {
+    "capf": ContextAwarePoseFormer,
+    "poseformer": PoseFormer,
+}
+
+
+def build_model(name: str, **cfg: Any) -> nn.Module:
+    """Instantiate model `name` with keyword config `cfg`; InputError listing valid names if unknown."""
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise InputError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}") from None
+    return cls(**cfg)

@@ -95,7 +95,7 @@ class Store:
             if not exist_ok:
                 raise StoreError(f"{path} already holds a store")
             return cls.open(path, mode="r+")
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
             raise StoreError(f"{path} exists, is not empty and is not a ctxpose store; choose an empty or new path")
         group = zarr.open_group(str(path), mode="w", zarr_format=3)
         group.attrs.update({"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION,

@@ -1,0 +1,152 @@
+"""Prefect flow `extract`: plan -> one task per clip on a Dask cluster -> finalize (consolidate, summary)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from prefect import flow, task
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.futures import as_completed
+from prefect.states import Failed
+
+from flows.plan import make_plan
+from flows.work import BackboneRequest, ExtractOptions, process_clip
+from schemas.errors import CacheError
+from storage.audit import store_info
+from storage.lock import StoreLock
+from storage.store import Store
+
+# The CLI sets this to drive its progress bar: listener(event, payload). Not a flow parameter (not serializable).
+_listener: Callable[[str, dict], None] | None = None
+
+
+def set_listener(fn: Callable[[str, dict], None] | None) -> None:
+    global _listener
+    _listener = fn
+
+
+def _emit(event: str, **payload) -> None:
+    if _listener is not None:
+        _listener(event, payload)
+
+
+@dataclass
+class ExtractSummary:
+    store: str
+    dataset: str
+    backbone: str
+    clips_total: int
+    clips_skipped: int
+    clips_done: int
+    frames: int
+    seconds: float
+    frames_per_s: float
+    map_bytes_written: int
+    map_ratio_vs_raw_fp16: float | None
+    failures: list[dict] = field(default_factory=list)
+    adapter_skips: list[dict] = field(default_factory=list)
+    workers: dict[str, int] = field(default_factory=dict)
+    dashboard: str | None = None
+    flow_run_id: str | None = None
+
+    def markdown(self) -> str:
+        ratio = f"{self.map_ratio_vs_raw_fp16:.3f}x" if self.map_ratio_vs_raw_fp16 else "-"
+        lines = ["| clips | frames | frames/s | bytes written (maps) | compression vs raw fp16 | failures |",
+                 "|---|---|---|---|---|---|",
+                 f"| {self.clips_done} done + {self.clips_skipped} already done / {self.clips_total} | {self.frames} "
+                 f"| {self.frames_per_s:.2f} | {self.map_bytes_written:,} | {ratio} | {len(self.failures)} |"]
+        if self.failures:
+            lines += ["", "| failed clip | error |", "|---|---|"]
+            lines += [f"| {f['clip']} | {f['error'].replace('|', '/')} |" for f in self.failures]
+        return "\n".join(lines)
+
+
+@task(name="process-clip", cache_policy=NO_CACHE, task_run_name="clip-{clip_index}")
+def process_clip_task(store: str, dataset: str, clip_index: int, clip, req: BackboneRequest,
+                      opts: ExtractOptions) -> dict:
+    """Runs on a Dask worker; returns the result plus where it ran (worker address and its resources)."""
+    from distributed import get_worker
+
+    from flows.work import set_threads
+
+    set_threads(opts.torch_threads)
+    res = process_clip(store, dataset, clip_index, clip, req, opts)
+    try:
+        w = get_worker()
+        where = {"worker": w.address, "worker_resources": dict(w.state.total_resources)}
+    except ValueError:  # not on a Dask worker (e.g. a thread runner in tests)
+        where = {"worker": f"pid-{os.getpid()}", "worker_resources": {}}
+    return {**asdict(res), **where}
+
+
+@flow(name="extract")
+def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32", checkpoint: str | None = None,
+                 device: str = "cpu", subjects: list[str] | None = None, actions: list[str] | None = None,
+                 frame_stride: int = 1, flip: bool = False, batch_size: int = 8, box: str = "root",
+                 retries: int = 1, codec: str | None = None, shard_rows: int | None = None,
+                 torch_threads: int = 0) -> dict | Failed:
+    """Extract a dataset into a store: plan, map clips over the Dask cluster, finalize. Resumable."""
+    t0 = time.perf_counter()
+    req = BackboneRequest(backbone, checkpoint, device)
+    opts = ExtractOptions(batch_size=batch_size, box=box, flip=flip, torch_threads=torch_threads)
+    with StoreLock(store):
+        kw = {k: v for k, v in (("codec", codec), ("shard_rows", shard_rows)) if v is not None}
+        try:
+            plan = make_plan(dataset, root, store, req, subjects=subjects, actions=actions,
+                             frame_stride=frame_stride, flip=flip, **kw)
+        except CacheError as e:  # a user error: fail the run with its message, no traceback
+            return Failed(message=str(e))
+        _emit("planned", total=plan.total_clips, done=plan.done_clips, todo=len(plan.clips),
+              frames=sum(c.length for _, c in plan.clips))
+        runner = get_run_context().task_runner
+        dashboard = getattr(runner, "dashboard_link", None)
+        if dashboard:
+            create_link_artifact(dashboard, link_text="Dask dashboard", key="dask-dashboard",
+                                 description="Dask dashboard of this extraction run")
+        progress_id = create_progress_artifact(0.0, key="extract-progress",
+                                               description=f"{dataset}: clips done / total")
+        task_fn = process_clip_task.with_options(retries=retries, retry_delay_seconds=0)
+        futures = {task_fn.submit(store, dataset, i, clip, req, opts): (i, clip) for i, clip in plan.clips}
+        done = plan.done_clips
+        frames = 0
+        failures: list[dict] = []
+        workers: dict[str, int] = {}
+        ds = Store.open(store, mode="r+").dataset(dataset)
+        for fut in as_completed(list(futures)):
+            i, clip = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as e:  # noqa: BLE001 - every failure is reported, the others land
+                ds.mark_failed(i, backbone)
+                failures.append({"clip": clip.key, "source": clip.source, "error": f"{type(e).__name__}: {e}"})
+                _emit("failed", clip=clip.key, error=str(e))
+            else:
+                done += 1
+                frames += clip.length
+                workers[res["worker"]] = workers.get(res["worker"], 0) + 1
+                _emit("clip", clip=clip.key, rows=clip.length, seconds=res["seconds"])
+            update_progress_artifact(progress_id, 100.0 * (done + len(failures) - plan.done_clips)
+                                     / max(1, len(plan.clips)))
+        Store.open(store, mode="r+").consolidate()
+        info = store_info(store)["datasets"][dataset]["backbones"][backbone]
+    seconds = time.perf_counter() - t0
+    summary = ExtractSummary(
+        store=str(store), dataset=dataset, backbone=backbone, clips_total=plan.total_clips,
+        clips_skipped=plan.done_clips, clips_done=done - plan.done_clips, frames=frames, seconds=round(seconds, 2),
+        frames_per_s=round(frames / seconds, 3) if seconds else 0.0, map_bytes_written=info["map_stored_bytes"],
+        map_ratio_vs_raw_fp16=info["map_ratio_vs_raw_fp16"], failures=failures,
+        adapter_skips=[{"source": str(s.source), "reason": s.reason} for s in plan.skips], workers=workers,
+        dashboard=dashboard, flow_run_id=str(get_run_context().flow_run.id))
+    create_markdown_artifact(summary.markdown(), key="extract-summary", description=f"extract {dataset} summary")
+    _emit("finished", summary=asdict(summary))
+    return asdict(summary)

@@ -1,0 +1,43 @@
+"""Planning: list the dataset's clips, allocate their rows in the store, create the backbone group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flows.work import BackboneRequest, get_backbone
+from pipeline.clip import Clip
+from pipeline.datasets.registry import get_adapter
+from schemas.errors import InputError
+from storage.codecs import DEFAULT_MAP_CODEC
+from storage.store import DEFAULT_SHARD_ROWS, Store
+
+
+@dataclass
+class Plan:
+    store: str
+    dataset: str
+    clips: list[tuple[int, Clip]]  # (clip index, clip) still to do
+    total_clips: int
+    done_clips: int
+    skips: list = field(default_factory=list)  # adapter skips (file, reason)
+
+
+def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRequest,
+              subjects: list[str] | None = None, actions: list[str] | None = None, frame_stride: int = 1,
+              flip: bool = False, codec: str = DEFAULT_MAP_CODEC, shard_rows: int = DEFAULT_SHARD_ROWS) -> Plan:
+    """Create/open the store, allocate every clip (idempotent) and return the clips not yet DONE."""
+    adapter = get_adapter(dataset)
+    clips, skips = adapter.list_clips(Path(root), subjects=subjects, frame_stride=frame_stride, actions=actions)
+    if not clips:
+        raise InputError(f"--root {root}: no {dataset} clips found (skipped: {len(skips)}); check the layout "
+                         f"(README 'Raw data layouts')")
+    st = Store.create(store)
+    ds = st.create_dataset(dataset, clips[0].joint_set, fps=float(getattr(adapter, "FPS", 50)),
+                           source_root=str(Path(root).resolve()), shard_rows=shard_rows, frame_stride=frame_stride)
+    idx = ds.allocate([c.meta() for c in clips], [c.length for c in clips], [c.cameras for c in clips])
+    backbone = get_backbone(req)
+    ds.add_backbone(req.name, backbone.levels, attrs=backbone.attrs(), codec=codec, flip=flip)
+    pending = set(ds.pending(req.name))
+    todo = [(i, c) for i, c in zip(idx, clips, strict=True) if i in pending]
+    return Plan(str(store), dataset, todo, len(clips), len(clips) - len(todo), skips)

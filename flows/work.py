@@ -1,0 +1,98 @@
+"""The per-clip unit of work: stage functions in, store writes out (no Prefect here, so it is testable alone).
+
+A clip's GT rows are written first, then its backbone outputs stream through a ClipWriter; each status flips
+to DONE only after its data is written, so a killed run never leaves a half-written clip marked done.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.backbones import Backbone, RandomInitWarning, build_backbone
+from pipeline.clip import Clip
+from pipeline.crops import crop_affine
+from pipeline.extract_clip import clip_boxes, extract_clip
+from schemas.arrays import DONE
+from storage.store import Store
+
+
+@dataclass(frozen=True)
+class BackboneRequest:
+    """What a worker needs to build (and cache) its backbone."""
+
+    name: str
+    checkpoint: str | None = None
+    device: str = "cpu"
+
+
+@dataclass
+class ExtractOptions:
+    batch_size: int = 8
+    box: str = "root"
+    flip: bool = False
+    torch_threads: int = 0  # 0: leave torch's default
+
+
+def set_threads(n: int) -> None:
+    """Limit torch's intra-op threads in this process (each Dask worker gets its share of the cores)."""
+    if n > 0:
+        import torch
+
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
+@dataclass
+class ClipResult:
+    clip_index: int
+    key: str
+    rows: int
+    seconds: float
+    skipped: bool = False
+
+
+_CACHE: dict[BackboneRequest, Backbone] = {}
+
+
+def get_backbone(req: BackboneRequest) -> Backbone:
+    """Build a backbone once per process (workers reuse it across clips)."""
+    if req not in _CACHE:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RandomInitWarning)  # the CLI says it once, loudly
+            _CACHE[req] = build_backbone(req.name, Path(req.checkpoint) if req.checkpoint else None, req.device)
+    return _CACHE[req]
+
+
+def gt_rows(clip: Clip, box: str, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The clip's ROW_ARRAYS (but `clip`) from its annotations and crop boxes."""
+    boxes = clip_boxes(clip, box)
+    return {"frame": clip.frame.astype(np.int32), "person": clip.person.astype(np.int32),
+            "camera": clip.camera.astype(np.int32), "valid": clip.valid.astype(bool),
+            "bbox": boxes.astype(np.float32), "affine": crop_affine(boxes, input_hw).astype(np.float32),
+            "kp2d_gt": clip.kp2d_gt.astype(np.float32), "pose3d_cam": clip.pose3d_cam.astype(np.float32)}
+
+
+def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req: BackboneRequest,
+                 opts: ExtractOptions) -> ClipResult:
+    """Write one clip's GT rows and backbone outputs into the store; skip what is already DONE."""
+    t0 = time.perf_counter()
+    ds = Store.open(store_path, mode="r+").dataset(dataset)
+    rows_done = ds.status()[clip_index] == DONE
+    bb_done = ds.status(req.name)[clip_index] == DONE
+    if rows_done and bb_done:
+        return ClipResult(clip_index, clip.key, clip.length, 0.0, skipped=True)
+    backbone = get_backbone(req)
+    if not rows_done:
+        ds.write_clip(clip_index, gt_rows(clip, opts.box, backbone.input_size))
+    if not bb_done:
+        writer = ds.backbone_writer(req.name, clip_index)
+        for batch in extract_clip(clip, backbone, batch_size=opts.batch_size, box=opts.box, flip=opts.flip,
+                                  device=req.device):
+            writer.append({k: batch[k] for k in writer.names})
+        writer.close()
+    return ClipResult(clip_index, clip.key, clip.length, time.perf_counter() - t0)

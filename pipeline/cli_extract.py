@@ -1,0 +1,175 @@
+"""`pipeline extract` (the Prefect flow on Dask) and `pipeline server` (a local Prefect server + UI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.cli_app import app, console, err_console
+from schemas.errors import InputError
+
+DATASETS = ("h36m", "3dhp", "muco")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [s.strip() for s in value.split(",") if s.strip()] if value else None
+
+
+def _check_dask_address(address: str, timeout: float = 5.0) -> None:
+    """Clear error within seconds if no Dask scheduler answers at `address`."""
+    from distributed import Client
+
+    try:
+        Client(address, timeout=timeout).close()
+    except (OSError, TimeoutError) as e:
+        raise InputError(f"--dask-address {address}: no Dask scheduler answers ({type(e).__name__}); start one "
+                         f"with `dask scheduler` and workers with `dask worker {address}`") from None
+
+
+def build_task_runner(workers: int | None, dask_address: str | None, gpus_per_worker: int, device: str):
+    """A ResourceDaskTaskRunner on an existing scheduler, or on a LocalCluster sized to the machine."""
+    from flows.runner import ResourceDaskTaskRunner
+
+    resources = {"GPU": gpus_per_worker} if gpus_per_worker > 0 else None
+    if dask_address:
+        _check_dask_address(dask_address)
+        return ResourceDaskTaskRunner(address=dask_address, task_resources=resources), 0
+    cores = os.cpu_count() or 1
+    if device == "cuda":
+        import torch
+
+        n = workers or max(1, torch.cuda.device_count())
+    else:
+        n = workers or 1  # one worker using every core measured fastest on CPU (docs/benchmarks.md)
+    threads = max(1, cores // n) if device == "cpu" else 0
+    cluster_kwargs = {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0",
+                      "silence_logs": 40}
+    if resources:
+        cluster_kwargs["resources"] = resources
+    return ResourceDaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster_kwargs,
+                                  task_resources=resources), threads
+
+
+@app.command()
+def extract(
+    dataset: Annotated[str, typer.Option(help=f"Dataset adapter: {', '.join(DATASETS)}.")],
+    root: Annotated[Path, typer.Option(help="Raw dataset root in its original layout (README 'Raw data layouts').")],
+    store: Annotated[Path, typer.Option(help="Store directory (created if missing; reruns resume).")],
+    backbone: Annotated[str, typer.Option(help="hrnet32 | hrnet48 | res50 (mmpose top-down, 256x192).")] = "hrnet32",
+    checkpoint: Annotated[Path | None, typer.Option(help="mmpose (or original HRNet) checkpoint .pth.")] = None,
+    subjects: Annotated[str | None, typer.Option(help="Comma-separated subjects, e.g. S1,S5.")] = None,
+    actions: Annotated[str | None, typer.Option(help="Comma-separated actions.")] = None,
+    frame_stride: Annotated[int, typer.Option(help="Keep every K-th frame (5 = 10 fps on H36M).")] = 1,
+    workers: Annotated[int | None, typer.Option(help="Dask workers of the local cluster.")] = None,
+    dask_address: Annotated[str | None, typer.Option(help="Join an existing Dask scheduler (tcp://HOST:PORT).")] = None,
+    gpus_per_worker: Annotated[int, typer.Option(help="GPU resources each backbone task requires.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    flip: Annotated[bool, typer.Option(help="Also store maps of the horizontally flipped crop.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Crops per backbone forward.")] = 8,
+    box: Annotated[str, typer.Option(help="Crop box: root (GT root +-1 m, CA-PF) | kp2d (GT 2D bbox x1.25).")] = "root",
+    retries: Annotated[int, typer.Option(help="Retries per failed clip before it is reported.")] = 1,
+    codec: Annotated[str | None, typer.Option(help="Map codec (default from the benchmark).")] = None,
+    shard_rows: Annotated[int | None, typer.Option(help="Rows per shard (write unit).")] = None,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
+) -> None:
+    """Run the backbone once over a dataset and cache 2D detections, feature maps and 3D targets (Prefect flow)."""
+    if dataset not in DATASETS:
+        raise InputError(f"--dataset {dataset!r} is unknown; valid names: {', '.join(DATASETS)}")
+    if not root.exists():
+        raise InputError(f"--root {root} does not exist; point it at the raw {dataset} data "
+                         f"(or make synthetic data with `pipeline synth --dataset {dataset} --out {root}`)")
+    if store.exists() and not store.is_dir():
+        raise InputError(f"--store {store} is a file; pass a directory path for the store")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"--device must be cpu or cuda, got {device!r}")
+    if workers is not None and dask_address:
+        raise InputError("pass either --workers (local cluster) or --dask-address (existing cluster), not both")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from pipeline.backbones import BACKBONES, check_device
+
+    if backbone not in BACKBONES:
+        raise InputError(f"--backbone {backbone!r} is unknown; valid names: {', '.join(sorted(BACKBONES))}")
+    check_device(device)
+    if checkpoint is None:
+        console.print(Panel(f"[bold]--backbone {backbone} has no --checkpoint: weights are RANDOMLY INITIALISED.[/]\n"
+                            "Maps and 2D detections are not a trained detector's; the store records this. "
+                            "Pass --checkpoint FILE for real features.", style="yellow", title="random init"))
+    with console.status("connecting to Prefect (a temporary server starts if PREFECT_API_URL is unset) ..."):
+        from flows.prefect_api import ensure_api
+
+        url, ephemeral = ensure_api()
+    console.print(f"Prefect API: {url}" + (" (temporary server for this run)" if ephemeral else ""))
+    runner, threads = build_task_runner(workers, dask_address, gpus_per_worker, device)
+    from flows.extract import extract_flow, set_listener
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console)
+    bars: dict[str, int] = {}
+
+    def on_event(event: str, p: dict) -> None:
+        if event == "planned":
+            bars["clips"] = progress.add_task("clips ", total=p["total"], completed=p["done"])
+            bars["frames"] = progress.add_task("frames", total=p["frames"])
+        elif event == "clip":
+            progress.advance(bars["clips"])
+            progress.advance(bars["frames"], p["rows"])
+        elif event == "failed":
+            progress.console.print(f"[red]clip failed[/] {p['clip']}: {p['error']}", highlight=False)
+
+    set_listener(on_event)
+    params = dict(dataset=dataset, root=str(root), store=str(store), backbone=backbone,
+                  checkpoint=str(checkpoint) if checkpoint else None, device=device, subjects=_split(subjects),
+                  actions=_split(actions), frame_stride=frame_stride, flip=flip, batch_size=batch_size, box=box,
+                  retries=retries, codec=codec, shard_rows=shard_rows, torch_threads=threads)
+    try:
+        with progress:
+            state = extract_flow.with_options(task_runner=runner)(**params, return_state=True)
+    finally:
+        set_listener(None)
+    if state.is_failed():
+        raise InputError(state.message or "the extract flow failed; rerun with --verbose for Prefect's logs")
+    summary = state.result()
+    _print_summary(summary, url)
+    if summary["failures"]:
+        raise typer.Exit(1)
+
+
+def _print_summary(s: dict, url: str) -> None:
+    t = Table(title=f"extract {s['dataset']} -> {s['store']}", box=None)
+    for col in ("clips done", "already done", "frames", "frames/s", "map bytes", "vs raw fp16", "failures"):
+        t.add_column(col)
+    ratio = f"{s['map_ratio_vs_raw_fp16']:.3f}x" if s["map_ratio_vs_raw_fp16"] else "-"
+    t.add_row(f"{s['clips_done']}/{s['clips_total']}", str(s["clips_skipped"]), str(s["frames"]),
+              f"{s['frames_per_s']:.2f}", f"{s['map_bytes_written']:,}", ratio, str(len(s["failures"])))
+    console.print(t)
+    for sk in s["adapter_skips"]:
+        console.print(f"[yellow]skipped[/] {sk['source']}: {sk['reason']}", highlight=False)
+    if s["failures"]:
+        f = Table("failed clip", "source", "error", title="failed clips (rerun the same command to retry them)")
+        for x in s["failures"]:
+            f.add_row(x["clip"], x["source"], x["error"])
+        err_console.print(f)
+    ui = url.removesuffix("/api")
+    console.print(f"Prefect flow run: {ui}/runs/flow-run/{s['flow_run_id']}" if s.get("flow_run_id") else "")
+
+
+@app.command()
+def server(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+           port: Annotated[int, typer.Option(help="Port of the API and UI.")] = 4200) -> None:
+    """Start a local Prefect server (UI + API); then `export PREFECT_API_URL=http://HOST:PORT/api`."""
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or shutil.which("prefect")
+    if prefect is None:
+        raise InputError("the `prefect` command is not installed in this environment; run `make setup`")
+    console.print(f"Prefect UI: http://{host}:{port}   then in other shells: "
+                  f"[bold]export PREFECT_API_URL=http://{host}:{port}/api[/]")
+    raise typer.Exit(subprocess.call([prefect, "server", "start", "--host", host, "--port", str(port)]))

@@ -21,10 +21,21 @@ from pathlib import Path
 import numpy as np
 
 from schemas.arrays import map_bytes_per_row
+from schemas.camera import Camera
 from storage.reader import Reader
 from storage.store import Store
 
 OUT = Path(__file__).parent / "out"
+CAM = Camera(f=[1145.0, 1144.0], c=[512.5, 515.5], id="54138969")
+
+
+def clip_rows(pool: dict, n: int, offset: int) -> dict[str, np.ndarray]:
+    """GT row arrays of one clip, drawn from the pool's real GT."""
+    src = (np.arange(n) + offset) % len(pool["s4"])
+    return {"frame": np.arange(n, dtype=np.int32), "person": np.zeros(n, np.int32), "camera": np.zeros(n, np.int32),
+            "valid": np.ones(n, bool), "bbox": np.tile(np.float32([100, 100, 600, 700]), (n, 1)),
+            "affine": np.tile(np.float32([[0.4, 0, -40], [0, 0.4, -40]]), (n, 1, 1)),
+            "kp2d_gt": pool["kp2d_gt"][src], "pose3d_cam": pool["pose3d_cam"][src]}
 CODECS = ("none", "zstd1", "zstd3", "blosc-lz4", "blosc-zstd1")
 SHARDS = (64, 256)
 
@@ -57,8 +68,6 @@ def map_pool(n_frames: int = 4) -> dict[str, np.ndarray]:
 
 def build(path: Path, pool: dict, rows: int, shard: int, codec: str, clip_len: int) -> tuple[float, float]:
     """Write `rows` rows in clips of `clip_len`; returns (seconds, per-clip seconds)."""
-    from tests.conftest import CAM, clip_rows
-
     levels = {k: pool[k].shape[1:] for k in ("s4", "s8", "s16", "s32")}
     st = Store.create(path)
     ds = st.create_dataset("h36m", "h36m17", shard_rows=shard)
@@ -69,7 +78,7 @@ def build(path: Path, pool: dict, rows: int, shard: int, codec: str, clip_len: i
     p = len(pool["s4"])
     t0 = time.perf_counter()
     for ci in idx:
-        ds.write_clip(ci, clip_rows(clip_len, ci))
+        ds.write_clip(ci, clip_rows(pool, clip_len, ci))
         w = ds.backbone_writer("hrnet32", ci)
         for b in range(0, clip_len, 8):
             src = (np.arange(b, b + 8) + ci * 7) % p

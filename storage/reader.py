@@ -16,6 +16,7 @@ import zarr
 from schemas.arrays import DONE
 from schemas.errors import StoreError
 from schemas.splits import SPLITS
+from storage.fastread import FastArray
 from storage.store import ClipRow, DatasetGroup, Store
 
 ROW_FIELDS = ("clip", "frame", "person", "valid", "bbox", "affine", "kp2d_gt", "pose3d_cam")
@@ -44,6 +45,7 @@ class Reader:
         self.dataset = dataset
         self._pid: int | None = None
         self._ds: DatasetGroup | None = None
+        self._fast: dict[str, FastArray | None] = {}
         g = self.ds
         bbs, imps = g.backbones(), g.imports()
         if backbone is None and keypoints in bbs:
@@ -62,7 +64,7 @@ class Reader:
     # ---------- lazy per-process handle ----------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_ds"], state["_pid"] = None, None
+        state["_ds"], state["_pid"], state["_fast"] = None, None, {}
         return state
 
     @property
@@ -151,6 +153,11 @@ class Reader:
 
     def _take(self, arr: zarr.Array, rows: np.ndarray) -> np.ndarray:
         uniq, inv = np.unique(rows, return_inverse=True)
+        if arr.path not in self._fast:
+            self._fast[arr.path] = FastArray.open(self.path, arr.path)
+        fast = self._fast[arr.path]
+        if fast is not None:
+            return fast.read(uniq)[inv]
         try:
             return arr.oindex[uniq][inv]
         except Exception as e:  # noqa: BLE001 - codec errors come in many types

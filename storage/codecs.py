@@ -27,7 +27,7 @@ def _codecs(name: str, typesize: int) -> list:
     raise KeyError(name)
 
 
-CODEC_NAMES = ("none", "zstd1", "zstd3", "blosc-lz4", "blosc-lz4-bit", "blosc-zstd1", "blosc-zstd3")
+CODEC_NAMES = ("none", "zstd1", "zstd3", "blosc-lz4", "blosc-lz4-bit", "blosc-zstd1", "blosc-zstd3", "blosc-zstd5")
 
 
 def compressors(name: str, typesize: int = 2) -> list:

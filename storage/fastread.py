@@ -105,37 +105,43 @@ class FastArray:
         return self.root / self.path / "c" / (f"{i}/{self.tail}" if self.tail else str(i))
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """(n, *row_shape) for sorted unique `rows`."""
+        """(n, *row_shape) for `rows` in any order (repeats allowed), each written straight to its slot."""
+        rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
+        if not len(rows):
+            return out
         unit = self.outer[0]
-        groups = np.split(np.arange(len(rows)), np.flatnonzero(np.diff(rows // unit)) + 1) if len(rows) else []
+        order = np.argsort(rows, kind="stable")
+        shard = rows[order] // unit
+        bounds = np.flatnonzero(np.diff(shard)) + 1
+        groups = np.split(order, bounds)
         fn = self._read_shard if self.sharded else self._read_chunk
-        list(_pool().map(lambda g: fn(int(rows[g[0]] // unit), rows[g] % unit, out[g[0]:g[-1] + 1]), groups))
+        list(_pool().map(lambda g: fn(int(rows[g[0]] // unit), rows[g] % unit, out, g), groups))
         return out
 
     def _fill(self, out: np.ndarray) -> None:
         out[...] = self.fill if self.fill is not None else 0
 
-    def _read_chunk(self, i: int, local: np.ndarray, out: np.ndarray) -> None:
+    def _read_chunk(self, i: int, local: np.ndarray, out: np.ndarray, slots: np.ndarray) -> None:
         f = self._file(i)
         try:
             data = f.read_bytes()
         except FileNotFoundError:
-            self._fill(out)
+            out[slots] = self.fill if self.fill is not None else 0
             return
         try:
             raw = np.frombuffer(self.decode(data), dtype=self.dtype).reshape(self.outer)
         except Exception as e:  # noqa: BLE001 - codec errors come in many types
             raise StoreError(f"{f}: cannot decode chunk ({type(e).__name__}: {e}); run `pipeline check`") from None
-        out[...] = raw[local]
+        out[slots] = raw[local]
 
-    def _read_shard(self, i: int, local: np.ndarray, out: np.ndarray) -> None:
+    def _read_shard(self, i: int, local: np.ndarray, out: np.ndarray, slots: np.ndarray) -> None:
         f = self._file(i)
         n = self.outer[0]
         try:
             fd = os.open(f, os.O_RDONLY)
         except FileNotFoundError:
-            self._fill(out)
+            out[slots] = self.fill if self.fill is not None else 0
             return
         try:
             size = os.fstat(fd).st_size
@@ -146,7 +152,7 @@ class FastArray:
             if google_crc32c.value(ibytes[:-4]) != int.from_bytes(ibytes[-4:], "little"):
                 raise StoreError(f"{f}: shard index checksum mismatch (corrupt shard); run `pipeline check`")
             index = np.frombuffer(ibytes[:-4], dtype="<u8").reshape(n, 2)
-            for k, j in enumerate(local):
+            for k, j in zip(slots, local, strict=True):
                 off, nb = index[j]
                 if off == _EMPTY:
                     self._fill(out[k])

@@ -1,4 +1,8 @@
-"""One writer run per store: an flock on <store>/.lock, released by the OS even on SIGKILL."""
+"""One writer run per store: an flock on <store>/.lock, released by the OS even on SIGKILL.
+
+Re-entrant within a process (the CLI takes the lock early, the flow it runs takes it again); another process
+trying to take it gets a StoreError naming the holder's pid, host, start time and command.
+"""
 
 from __future__ import annotations
 
@@ -12,39 +16,60 @@ from pathlib import Path
 
 from schemas.errors import StoreError
 
+_HELD: dict[Path, list[int]] = {}  # resolved lock path -> [fd, depth] held by this process
+
+
+def describe_holder(text: str) -> str:
+    """'pid 123 on host, since T: command' from the lock file's JSON (or the raw text)."""
+    try:
+        h = json.loads(text)
+        return f"pid {h['pid']} on {h['host']} since {h['started']}: {h['command']}"
+    except (ValueError, KeyError, TypeError):
+        return text.strip() or "unknown process"
+
 
 class StoreLock:
     """Exclusive, non-blocking lock of a store directory; the file records who holds it."""
 
     def __init__(self, store: str | Path) -> None:
-        self.path = Path(store) / ".lock"
-        self._fd: int | None = None
+        self.path = (Path(store) / ".lock").absolute()
+        self._owned = False
 
     def acquire(self) -> StoreLock:
+        if self.path in _HELD:
+            _HELD[self.path][1] += 1
+            self._owned = True
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 4096).decode(errors="replace").strip() or "unknown process"
+            holder = describe_holder(os.read(fd, 4096).decode(errors="replace"))
             os.close(fd)
-            raise StoreError(f"{self.path.parent} is being written by another run ({holder}); wait for it to "
-                             f"finish or stop it, then rerun (completed clips are kept)") from None
+            raise StoreError(f"--store {self.path.parent} is being written by another run ({holder}); wait for it "
+                             f"to finish or stop it, then rerun (completed clips are kept)") from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime(
             "%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv)}).encode())
-        self._fd = fd
+        _HELD[self.path] = [fd, 1]
+        self._owned = True
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if not self._owned:
+            return
+        self._owned = False
+        held = _HELD[self.path]
+        held[1] -= 1
+        if held[1] == 0:
+            del _HELD[self.path]
+            os.ftruncate(held[0], 0)
+            fcntl.flock(held[0], fcntl.LOCK_UN)
+            os.close(held[0])
 
     def __enter__(self) -> StoreLock:
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()

@@ -152,12 +152,12 @@ class Reader:
         return rows
 
     def _take(self, arr: zarr.Array, rows: np.ndarray) -> np.ndarray:
-        uniq, inv = np.unique(rows, return_inverse=True)
         if arr.path not in self._fast:
             self._fast[arr.path] = FastArray.open(self.path, arr.path)
         fast = self._fast[arr.path]
         if fast is not None:
-            return fast.read(uniq)[inv]
+            return fast.read(rows)
+        uniq, inv = np.unique(rows, return_inverse=True)
         try:
             return arr.oindex[uniq][inv]
         except Exception as e:  # noqa: BLE001 - codec errors come in many types

@@ -58,8 +58,8 @@ def online_maps(reader: Reader, backbone, rows: np.ndarray) -> dict[str, torch.T
         video = root / reader.clip_table[int(c)].source
         img = next(iter_video_frames(video, [int(f)]))
         crops.append(warp_crops(img[None], a[None].astype(np.float64)))
-    maps, _ = backbone.forward(torch.cat(crops))
-    return maps
+    maps, _ = backbone.forward(torch.cat(crops))  # frozen: runs under inference_mode
+    return {lv: m.clone() for lv, m in maps.items()}  # normal tensors, usable by autograd downstream
 
 
 def main() -> None:
@@ -95,6 +95,7 @@ def main() -> None:
                 busy += time.perf_counter() - t0
             n += 1
     cache_sps = args.cache_steps * bs / busy
+    print(f"cache: {cache_sps:.2f} samples/s", flush=True)
 
     # online path: the same batches of rows, maps from video frames through the backbone every step
     with warnings.catch_warnings():
@@ -102,7 +103,7 @@ def main() -> None:
         backbone = build_backbone(reader.backbone)
     plain = LiftingData(reader, rows, maps=False)
     model, opt = fresh(reader)
-    keys.set_epoch(0)
+    keys.set_epoch(0, 0, steps=args.online_steps)
     busy, done, diff = 0.0, 0, None
     it = iter(keys)
     for _ in range(args.online_steps):

@@ -68,6 +68,11 @@ class ExtractSummary:
         if self.failures:
             lines += ["", "| failed clip | error |", "|---|---|"]
             lines += [f"| {f['clip']} | {f['error'].replace('|', '/')} |" for f in self.failures]
+        if self.workers:
+            lines += ["", "| Dask worker | clips |", "|---|---|"]
+            lines += [f"| {w} | {n} |" for w, n in sorted(self.workers.items())]
+        if self.dashboard:
+            lines += ["", f"Dask dashboard: {self.dashboard}"]
         return "\n".join(lines)
 
 
@@ -89,6 +94,32 @@ def process_clip_task(store: str, dataset: str, clip_index: int, clip, req: Back
     return {**asdict(res), **where}
 
 
+def _warm_up(req: BackboneRequest, torch_threads: int) -> None:
+    """Runs on each worker: import torch and build the backbone while the flow process plans."""
+    from flows.work import get_backbone, set_threads
+
+    set_threads(torch_threads)
+    get_backbone(req)
+
+
+def start_workers(runner: object, req: BackboneRequest, torch_threads: int) -> str | None:
+    """Start the runner's cluster now and warm its (resource-matching) workers up, without waiting.
+
+    Returns the Dask dashboard link (None for a runner without a Dask client)."""
+    client = getattr(runner, "client", None)
+    if client is None:
+        return None
+    need = getattr(runner, "task_resources", None) or {}
+    workers = [a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
+               if all(w.get("resources", {}).get(k, 0) >= v for k, v in need.items())]
+    from distributed import fire_and_forget
+
+    for addr in workers:  # a plain Dask task pinned to each worker, queued ahead of the clip tasks
+        fire_and_forget(client.submit(_warm_up, req, torch_threads, workers=[addr], pure=False, priority=10,
+                                      key=f"warm-up-{addr}-{time.time_ns()}"))
+    return getattr(runner, "dashboard_link", None)
+
+
 @flow(name="extract")
 def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32", checkpoint: str | None = None,
                  device: str = "cpu", subjects: list[str] | None = None, actions: list[str] | None = None,
@@ -100,6 +131,8 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
     req = BackboneRequest(backbone, checkpoint, device)
     opts = ExtractOptions(batch_size=batch_size, box=box, flip=flip, torch_threads=torch_threads)
     with StoreLock(store):
+        dashboard = start_workers(get_run_context().task_runner, req, torch_threads)
+        _emit("cluster", dashboard=dashboard)
         kw = {k: v for k, v in (("codec", codec), ("shard_rows", shard_rows)) if v is not None}
         try:
             plan = make_plan(dataset, root, store, req, subjects=subjects, actions=actions,
@@ -108,8 +141,6 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
             return Failed(message=str(e))
         _emit("planned", total=plan.total_clips, done=plan.done_clips, todo=len(plan.clips),
               frames=sum(c.length for _, c in plan.clips))
-        runner = get_run_context().task_runner
-        dashboard = getattr(runner, "dashboard_link", None)
         if dashboard:
             create_link_artifact(dashboard, link_text="Dask dashboard", key="dask-dashboard",
                                  description="Dask dashboard of this extraction run")

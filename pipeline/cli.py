@@ -11,6 +11,7 @@ from schemas.errors import CacheError
 from pipeline import cli_store  # noqa: E402,F401  isort: skip
 from pipeline import cli_datasets  # noqa: E402,F401  isort: skip
 from pipeline import cli_extract  # noqa: E402,F401  isort: skip
+from pipeline import cli_lifters  # noqa: E402,F401  isort: skip
 from pipeline import cli_tools  # noqa: E402,F401  isort: skip
 
 

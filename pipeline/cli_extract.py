@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,33 +25,42 @@ def _split(value: str | None) -> list[str] | None:
     return [s.strip() for s in value.split(",") if s.strip()] if value else None
 
 
-def _check_dask_address(address: str, timeout: float = 5.0) -> None:
-    """Clear error within seconds if no Dask scheduler answers at `address`."""
+def _check_dask_address(address: str, resources: dict[str, float] | None, timeout: float = 5.0) -> None:
+    """Clear error within seconds if no Dask scheduler answers at `address`, or no worker has `resources`."""
     from distributed import Client
 
     try:
-        Client(address, timeout=timeout).close()
+        with Client(address, timeout=timeout) as client:
+            info = client.scheduler_info(n_workers=-1)["workers"]
     except (OSError, TimeoutError) as e:
         raise InputError(f"--dask-address {address}: no Dask scheduler answers ({type(e).__name__}); start one "
                          f"with `dask scheduler` and workers with `dask worker {address}`") from None
+    if resources and not any(all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items())
+                             for w in info.values()):
+        need = ",".join(f"{k}={v}" for k, v in resources.items())
+        raise InputError(f"--gpus-per-worker: no worker of {address} offers resources {need} ({len(info)} workers); "
+                         f"start GPU workers with `dask worker {address} --nthreads 1 --resources {need}`, "
+                         f"or drop --gpus-per-worker")
 
 
-def build_task_runner(workers: int | None, dask_address: str | None, gpus_per_worker: int, device: str):
-    """A ResourceDaskTaskRunner on an existing scheduler, or on a LocalCluster sized to the machine."""
+def build_task_runner(workers: int | None, dask_address: str | None, gpus_per_worker: int, device: str,
+                      torch_threads: int = 0):
+    """A ResourceDaskTaskRunner on an existing scheduler, or on a LocalCluster sized to the machine.
+
+    Returns (runner, torch threads per task; 0 = leave the worker's default)."""
     from flows.runner import ResourceDaskTaskRunner
 
     resources = {"GPU": gpus_per_worker} if gpus_per_worker > 0 else None
-    if dask_address:
-        _check_dask_address(dask_address)
-        return ResourceDaskTaskRunner(address=dask_address, task_resources=resources), 0
+    if dask_address:  # checked by the command (_check_dask_address) before the slow imports
+        return ResourceDaskTaskRunner(address=dask_address, task_resources=resources), torch_threads
     cores = os.cpu_count() or 1
     if device == "cuda":
         import torch
 
         n = workers or max(1, torch.cuda.device_count())
     else:
-        n = workers or 1  # one worker using every core measured fastest on CPU (docs/benchmarks.md)
-    threads = max(1, cores // n) if device == "cpu" else 0
+        n = workers or 1  # one worker using every core: no second copy of the model, no duplicate decode
+    threads = torch_threads or (max(1, cores // n) if device == "cpu" else 0)
     cluster_kwargs = {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0",
                       "silence_logs": 40}
     if resources:
@@ -79,6 +89,10 @@ def extract(
     retries: Annotated[int, typer.Option(help="Retries per failed clip before it is reported.")] = 1,
     codec: Annotated[str | None, typer.Option(help="Map codec (default from the benchmark).")] = None,
     shard_rows: Annotated[int | None, typer.Option(help="Rows per shard (write unit).")] = None,
+    torch_threads: Annotated[int, typer.Option(
+        help="torch threads per task (0: cores / workers on CPU). 1 is far faster on a machine shared with other "
+             "jobs.")] = 0,
+    summary_json: Annotated[Path | None, typer.Option(help="Also write the run summary as JSON here.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
 ) -> None:
     """Run the backbone once over a dataset and cache 2D detections, feature maps and 3D targets (Prefect flow)."""
@@ -93,9 +107,28 @@ def extract(
         raise InputError(f"--device must be cpu or cuda, got {device!r}")
     if workers is not None and dask_address:
         raise InputError("pass either --workers (local cluster) or --dask-address (existing cluster), not both")
+    if (workers is not None and workers < 1) or retries < 0 or torch_threads < 0 or gpus_per_worker < 0:
+        raise InputError("--workers must be >= 1 and --retries, --torch-threads, --gpus-per-worker >= 0")
+    if dask_address:  # before anything slow: an unreachable scheduler fails within seconds
+        with console.status(f"checking the Dask scheduler {dask_address} ..."):
+            _check_dask_address(dask_address, {"GPU": gpus_per_worker} if gpus_per_worker else None)
+    from storage.lock import StoreLock
+
+    with StoreLock(store):  # refuse at once if another run writes this store; the flow re-enters it
+        _run(dataset, root, store, backbone, checkpoint, subjects, actions, frame_stride, workers, dask_address,
+             gpus_per_worker, device, flip, batch_size, box, retries, codec, shard_rows, torch_threads, verbose,
+             summary_json)
+
+
+def _run(dataset: str, root: Path, store: Path, backbone: str, checkpoint: Path | None, subjects: str | None,
+         actions: str | None, frame_stride: int, workers: int | None, dask_address: str | None, gpus_per_worker: int,
+         device: str, flip: bool, batch_size: int, box: str, retries: int, codec: str | None,
+         shard_rows: int | None, torch_threads: int, verbose: bool, summary_json: Path | None) -> None:
+    """The extract command once the store is locked: Prefect API, Dask runner, the flow, the summary."""
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from pipeline.backbones import BACKBONES, check_device
+    with console.status("loading torch and the backbone registry ..."):
+        from pipeline.backbones import BACKBONES, check_device
 
     if backbone not in BACKBONES:
         raise InputError(f"--backbone {backbone!r} is unknown; valid names: {', '.join(sorted(BACKBONES))}")
@@ -109,15 +142,26 @@ def extract(
 
         url, ephemeral = ensure_api()
     console.print(f"Prefect API: {url}" + (" (temporary server for this run)" if ephemeral else ""))
-    runner, threads = build_task_runner(workers, dask_address, gpus_per_worker, device)
-    from flows.extract import extract_flow, set_listener
+    if ephemeral and dask_address:
+        console.print("[yellow]PREFECT_API_URL is unset: the workers of --dask-address cannot reach this temporary "
+                      "server; each worker process starts its own. Run `pipeline server` and export PREFECT_API_URL "
+                      "for the scheduler's workers and this command.[/]")
+    with console.status("loading Prefect and the flow ..."):
+        runner, threads = build_task_runner(workers, dask_address, gpus_per_worker, device, torch_threads)
+        from flows.extract import extract_flow, set_listener
+    where = dask_address or f"local cluster, {runner.cluster_kwargs['n_workers']} worker process(es)"
+    console.print(f"Dask: {where}, torch threads per task: {threads or 'worker default'}"
+                  + (f", task resources {runner.task_resources}" if runner.task_resources else ""))
+    console.print("planning (listing clips, allocating rows, building the backbone) and starting workers ...")
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console)
     bars: dict[str, int] = {}
 
     def on_event(event: str, p: dict) -> None:
-        if event == "planned":
+        if event == "cluster" and p.get("dashboard"):
+            progress.console.print(f"Dask dashboard: {p['dashboard']}", highlight=False)
+        elif event == "planned":
             bars["clips"] = progress.add_task("clips ", total=p["total"], completed=p["done"])
             bars["frames"] = progress.add_task("frames", total=p["frames"])
         elif event == "clip":
@@ -139,6 +183,8 @@ def extract(
     if state.is_failed():
         raise InputError(state.message or "the extract flow failed; rerun with --verbose for Prefect's logs")
     summary = state.result()
+    if summary_json:
+        summary_json.write_text(json.dumps(summary, indent=1))
     _print_summary(summary, url)
     if summary["failures"]:
         raise typer.Exit(1)
@@ -152,6 +198,9 @@ def _print_summary(s: dict, url: str) -> None:
     t.add_row(f"{s['clips_done']}/{s['clips_total']}", str(s["clips_skipped"]), str(s["frames"]),
               f"{s['frames_per_s']:.2f}", f"{s['map_bytes_written']:,}", ratio, str(len(s["failures"])))
     console.print(t)
+    if s.get("workers"):
+        console.print("clips per Dask worker: " + ", ".join(f"{w} {n}" for w, n in sorted(s["workers"].items())),
+                      highlight=False)
     for sk in s["adapter_skips"]:
         console.print(f"[yellow]skipped[/] {sk['source']}: {sk['reason']}", highlight=False)
     if s["failures"]:
@@ -160,7 +209,8 @@ def _print_summary(s: dict, url: str) -> None:
             f.add_row(x["clip"], x["source"], x["error"])
         err_console.print(f)
     ui = url.removesuffix("/api")
-    console.print(f"Prefect flow run: {ui}/runs/flow-run/{s['flow_run_id']}" if s.get("flow_run_id") else "")
+    if s.get("flow_run_id"):
+        console.print(f"Prefect flow run: {ui}/runs/flow-run/{s['flow_run_id']}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -172,4 +222,6 @@ def server(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.
         raise InputError("the `prefect` command is not installed in this environment; run `make setup`")
     console.print(f"Prefect UI: http://{host}:{port}   then in other shells: "
                   f"[bold]export PREFECT_API_URL=http://{host}:{port}/api[/]")
-    raise typer.Exit(subprocess.call([prefect, "server", "start", "--host", host, "--port", str(port)]))
+    env = {**os.environ, "PREFECT_UI_API_URL": f"http://{host}:{port}/api"}  # else the UI calls port 4200
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    raise typer.Exit(subprocess.call([prefect, "server", "start", "--host", host, "--port", str(port)], env=env))

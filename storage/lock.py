@@ -1,7 +1,9 @@
-"""One writer run per store: an flock on <store>/.lock, released by the OS even on SIGKILL.
+"""One writer run per store: an flock on `.<store name>.lock` next to the store, released by the OS even on SIGKILL.
 
-Re-entrant within a process (the CLI takes the lock early, the flow it runs takes it again); another process
-trying to take it gets a StoreError naming the holder's pid, host, start time and command.
+The lock file sits beside the store, not in it: zarr's group creation clears the store directory (it would delete a
+held lock) and warns about unknown files in it. Re-entrant within a process (the CLI takes the lock early, the flow
+it runs takes it again); another process trying to take it gets a StoreError naming the holder's pid, host, start
+time and command.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ class StoreLock:
     """Exclusive, non-blocking lock of a store directory; the file records who holds it."""
 
     def __init__(self, store: str | Path) -> None:
-        self.path = (Path(store) / ".lock").absolute()
+        store = Path(store).absolute()
+        self.store = store
+        self.path = store.parent / f".{store.name}.lock"
         self._owned = False
 
     def acquire(self) -> StoreLock:
@@ -47,11 +51,11 @@ class StoreLock:
         except BlockingIOError:
             holder = describe_holder(os.read(fd, 4096).decode(errors="replace"))
             os.close(fd)
-            raise StoreError(f"--store {self.path.parent} is being written by another run ({holder}); wait for it "
+            raise StoreError(f"--store {self.store} is being written by another run ({holder}); wait for it "
                              f"to finish or stop it, then rerun (completed clips are kept)") from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime(
-            "%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv)}).encode())
+            "%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.orig_argv)}).encode())
         _HELD[self.path] = [fd, 1]
         self._owned = True
         return self

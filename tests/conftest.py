@@ -63,3 +63,6 @@ def small_store(tmp_path: Path) -> Path:
     path = tmp_path / "store.zarr"
     build_store(path)
     return path
+
+
+pytest_plugins = ["prefect_server"]  # tests/prefect_server.py: one real Prefect server per session (flow tests)

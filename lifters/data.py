@@ -1,0 +1,230 @@
+"""Lifter data path over the store: opening a reader, split rows, batched reads, flip augmentation, loaders.
+
+One `Reader.read` call serves a whole batch: `BatchKeys` yields keys `(positions (B,) int64, flip (B,) bool)`
+and the DataLoader runs with `batch_size=None`, so `LiftingData[key]` returns a ready batch dict:
+  kp2d   (B, J, 2) float32  screen-normalized 2D (`x / w * 2 - [1, h / w]`, each row's camera w, h)
+  ref    (B, J, 2) float32  the same joints in map-normalized crop coordinates: image px -> crop px by the stored
+                            affine -> `u / (W / 2) - 1, v / (H / 2) - 1` (CA-PF; grid_sample align_corners=True)
+  target (B, J, 3) float32  root-relative camera-frame 3D in metres (root joint exactly 0)
+  row, clip, frame (B,) int64 · flip (B,) bool · maps {level: (B, C, H, W) float16} when the model needs maps.
+Workers open the store lazily (the Reader pickles without its handle) and start with forkserver/spawn, never
+fork: zarr v3 runs an event-loop thread that a fork can deadlock.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from lifters.flip import flip_crop_px, flip_pose_3d, flip_screen_2d
+from schemas.errors import InputError, StoreError
+from schemas.joints import JOINT_SETS
+from schemas.normalizer import PoseNormalizer
+from schemas.splits import SPLITS
+from storage.reader import Reader
+
+DEFAULT_CROP_HW = (256, 192)  # (H, W) px; used when the store has no backbone group to say otherwise
+READ_FIELDS = ("clip", "frame", "affine", "pose3d_cam")
+BatchKey = tuple[np.ndarray, np.ndarray]
+
+
+def open_reader(cache: str | Path, dataset: str | None = None, backbone: str | None = None,
+                keypoints: str = "gt", need_maps: bool = False) -> Reader:
+    """A Reader over `cache`; StoreError naming what exists if the maps or 2D source asked for are missing."""
+    reader = Reader(cache, dataset=dataset, backbone=backbone, keypoints=keypoints)
+    if need_maps and reader.backbone is None:
+        bbs = reader.ds.backbones()
+        have = ", ".join(bbs) or "none"
+        hint = "pass --backbone NAME" if len(bbs) > 1 else "run `pipeline extract` with a --backbone first"
+        raise StoreError(f"{cache}/{reader.dataset}: this model needs backbone feature maps; backbones in the "
+                         f"store: {have}; {hint}")
+    return reader
+
+
+def split_rows(reader: Reader, split: str, stride: int = 1) -> np.ndarray:
+    """(n,) int64 valid rows of the named subject split; StoreError naming the subjects present if none."""
+    rows = reader.rows(split=split, stride=stride)
+    if len(rows) == 0:
+        want = SPLITS.get(reader.dataset, {}).get(split, ())
+        have = sorted({c.subject for c in reader.ready_clips()})
+        raise StoreError(f"{reader.path}/{reader.dataset}: no {split}-split rows (subjects {', '.join(want) or '-'}"
+                         f"); the store has ready clips of: {', '.join(have) or 'none'}; extract the {split} "
+                         f"subjects (pipeline extract --subjects ...)")
+    return rows
+
+
+def backbone_attrs(reader: Reader) -> dict:
+    """Attributes of the reader's backbone group ({} without a backbone)."""
+    if reader.backbone is None:
+        return {}
+    return dict(reader.group["backbones"][reader.backbone].attrs)
+
+
+def image_to_ref(kp_px: np.ndarray, affine: np.ndarray, crop_hw: tuple[int, int],
+                 flip: np.ndarray | None = None, perm: np.ndarray | None = None) -> np.ndarray:
+    """(n, J, 2) image px -> (n, J, 2) map-normalized crop coordinates via (n, 2, 3) affines.
+
+    Rows with `flip` are mirrored in crop px (u -> W - 1 - u, joints permuted by `perm`) before normalizing.
+    """
+    a = np.asarray(affine, np.float64)
+    uv = np.einsum("nij,nkj->nki", a[:, :, :2], np.asarray(kp_px, np.float64)) + a[:, None, :, 2]
+    h, w = crop_hw
+    if flip is not None and flip.any():
+        uv[flip] = flip_crop_px(uv[flip], perm, w)
+    return uv / np.array([w / 2.0, h / 2.0]) - 1.0
+
+
+class LiftingData(Dataset):
+    """Batches of lifter inputs for `rows` of a store; index with a `BatchKey` or a list of positions."""
+
+    def __init__(self, reader: Reader, rows: np.ndarray, maps: bool) -> None:
+        self.reader = reader
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.maps = bool(maps)
+        attrs = reader.attrs
+        self.joint_set = JOINT_SETS[attrs["joint_set"]]
+        self.perm = self.joint_set.flip_permutation()
+        self.normalizer = PoseNormalizer(int(attrs["root_index"]), unit="m")
+        bb = backbone_attrs(reader)
+        self.crop_hw = tuple(int(x) for x in bb.get("input_size", DEFAULT_CROP_HW))
+        self.has_flip_maps = bool(bb.get("flip", False))
+        self.levels = list(reader.levels) if self.maps else []
+
+    def check_flip(self, what: str) -> None:
+        """StoreError if `what` (e.g. '--flip-aug') needs flipped maps the store lacks."""
+        if self.maps and not self.has_flip_maps:
+            raise StoreError(f"{self.reader.path}/{self.reader.dataset}/backbones/{self.reader.backbone}: "
+                             f"{what} needs the maps of flipped crops, which this store lacks; re-extract with "
+                             f"`pipeline extract --flip` or drop {what}")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: BatchKey | Sequence[int]) -> dict:
+        if isinstance(key, tuple):
+            pos, flip = key
+        else:
+            pos, flip = key, None
+        return to_torch(self.batch(pos, flip))
+
+    def batch(self, positions: Sequence[int] | np.ndarray, flip: np.ndarray | None = None) -> dict:
+        """Numpy batch (see the module docstring) of dataset positions; `flip` (B,) bool mirrors those rows."""
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        rows = self.rows[pos]
+        flip = np.zeros(len(rows), bool) if flip is None else np.asarray(flip, bool).reshape(-1)
+        if flip.shape != rows.shape:
+            raise InputError(f"flip flags {flip.shape} do not match {len(rows)} rows")
+        if flip.any():
+            self.check_flip("flip")
+        r = self.reader
+        uniform = not self.maps or not flip.any() or flip.all()
+        d = r.read(rows, fields=READ_FIELDS, maps=self.maps and uniform, flip=bool(flip.any()))
+        cam = d["camera"]
+        enc = self.normalizer.encode(d["kp2d"], d["pose3d_cam"], cam[:, 21], cam[:, 22])
+        kp, target = enc["kp2d"], enc["pose3d"]
+        if flip.any():
+            kp[flip] = flip_screen_2d(kp[flip], self.perm)
+            target[flip] = flip_pose_3d(target[flip], self.perm)
+        out = {"kp2d": kp.astype(np.float32),
+               "ref": image_to_ref(d["kp2d"], d["affine"], self.crop_hw, flip, self.perm).astype(np.float32),
+               "target": target.astype(np.float32), "row": rows, "clip": d["clip"].astype(np.int64),
+               "frame": d["frame"].astype(np.int64), "flip": flip}
+        if self.maps:
+            if uniform:
+                out["maps"] = {lv: d[lv] for lv in self.levels}
+            else:
+                out["maps"] = self._mixed_maps(rows, flip)
+        return out
+
+    def _mixed_maps(self, rows: np.ndarray, flip: np.ndarray) -> dict[str, np.ndarray]:
+        maps: dict[str, np.ndarray] = {}
+        for f in (False, True):
+            sel = flip == f
+            part = self.reader.read(rows[sel], fields=(), maps=True, flip=f)
+            for lv in self.levels:
+                if lv not in maps:
+                    maps[lv] = np.empty((len(rows), *part[lv].shape[1:]), dtype=part[lv].dtype)
+                maps[lv][sel] = part[lv]
+        return maps
+
+
+def to_torch(batch: dict) -> dict:
+    """numpy batch -> tensors (maps stay float16)."""
+    out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items() if k != "maps"}
+    if "maps" in batch:
+        out["maps"] = {lv: torch.from_numpy(np.ascontiguousarray(m)) for lv, m in batch["maps"].items()}
+    return out
+
+
+class BatchKeys(Sampler):
+    """Yields `(positions, flip)` batch keys over n items: a seeded permutation per epoch (`shuffle`), flip
+    flags drawn with probability `flip_p` (0: none, 1: all), both pure functions of (seed, epoch).
+
+    `set_epoch(e, start, steps)` makes the next pass start at batch `start` of epoch `e` and run to the end of
+    that epoch, or, with `steps`, run exactly `steps` batches on across epoch boundaries (one pass for a whole
+    training run: the loader's prefetch never drains between epochs). A resumed run thus sees exactly the
+    batches it would have seen."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool = True, seed: int = 0, flip_p: float = 0.0) -> None:
+        if batch_size < 1:
+            raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+        if not 0.0 <= flip_p <= 1.0:
+            raise InputError(f"flip probability must be in [0, 1], got {flip_p}")
+        self.n, self.batch_size, self.shuffle, self.seed, self.flip_p = n, batch_size, shuffle, seed, flip_p
+        self.epoch, self.start, self.steps = 0, 0, None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def set_epoch(self, epoch: int, start: int = 0, steps: int | None = None) -> None:
+        self.epoch, self.start, self.steps = int(epoch), int(start), steps
+
+    def __len__(self) -> int:
+        return self.steps if self.steps is not None else max(0, self.batches_per_epoch - self.start)
+
+    def epoch_keys(self, epoch: int) -> list[BatchKey]:
+        """All batch keys of one epoch."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        if self.flip_p >= 1.0:
+            flips = np.ones(self.n, bool)
+        elif self.flip_p > 0.0:
+            flips = rng.random(self.n) < self.flip_p
+        else:
+            flips = np.zeros(self.n, bool)
+        bs = self.batch_size
+        return [(order[b * bs:(b + 1) * bs], flips[b * bs:(b + 1) * bs]) for b in range(self.batches_per_epoch)]
+
+    def __iter__(self) -> Iterator[BatchKey]:
+        epoch, b, left = self.epoch, self.start, len(self)
+        while left > 0:
+            keys = self.epoch_keys(epoch)
+            for key in keys[b:b + left]:
+                yield key
+                left -= 1
+            epoch, b = epoch + 1, 0
+
+
+def worker_context() -> str:
+    """Start method for loader workers: forkserver on Linux (cheap, no inherited zarr thread), else spawn."""
+    return "forkserver" if sys.platform.startswith("linux") else "spawn"
+
+
+def make_loader(data: LiftingData, keys: BatchKeys, workers: int = 0, pin_memory: bool = False,
+                seed: int = 0) -> DataLoader:
+    """A DataLoader yielding ready batches; `workers` > 0 start persistent forkserver/spawn processes.
+
+    Its own seeded generator keeps the global torch RNG untouched (so resumed runs stay bitwise identical)."""
+    if workers < 0:
+        raise InputError(f"--workers must be >= 0, got {workers}")
+    kw: dict = {}
+    if workers > 0:
+        kw = {"multiprocessing_context": worker_context(), "persistent_workers": True, "prefetch_factor": 2}
+    return DataLoader(data, batch_size=None, sampler=keys, num_workers=workers, pin_memory=pin_memory,
+                      generator=torch.Generator().manual_seed(seed), **kw)

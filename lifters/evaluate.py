@@ -1,0 +1,193 @@
+"""Evaluation of a trained lifter on a store's test split: predictions and the labelled metrics.
+
+Protocols (units mm, VideoPose3D / CA-PF / official 3DHP conventions, see `lifters.metrics`):
+- P1 MPJPE on root-relative poses, the prediction's own root subtracted (pelvis alignment);
+- P2 P-MPJPE (per-frame Procrustes: rotation, uniform scale, translation; no reflection); N-MPJPE (scale only);
+- each as per-action means, the mean over actions (H36M protocol) and the mean over frames;
+- MPJVE over runs of consecutive stored rows of one clip (one step = `frame_stride` source frames), mean over
+  all velocity pairs, per action and over actions;
+- 3DHP: PCK@150 mm (strict <) and AUC over 0:5:150 mm, on the official 14 joints and on all joints, over frames.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lifters import metrics as M
+from lifters.checkpoint import check_fingerprint, load_checkpoint, load_weights, store_fingerprint
+from lifters.config import TrainConfig, make_model
+from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
+from lifters.flip import unflip_pose_3d
+from schemas.errors import InputError
+from storage.reader import Reader
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    nb = device.type == "cuda"
+    out = {k: v.to(device, non_blocking=nb) for k, v in batch.items() if k != "maps"}
+    if "maps" in batch:
+        out["maps"] = {k: v.to(device, non_blocking=nb) for k, v in batch["maps"].items()}
+    return out
+
+
+def forward(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """(B, J, 3) metres from a device batch."""
+    return model(batch["kp2d"], batch["ref"], batch.get("maps"))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader, keys: BatchKeys, device: torch.device, flip_test: bool = False,
+            perm: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run `model` over every batch of `loader` (keys in order, no shuffle) -> numpy dict:
+    pred, target (n, J, 3) metres root-relative, row, clip, frame (n,). With `flip_test` a second pass over the
+    flipped inputs is un-flipped and averaged with the first."""
+    was = model.training
+    model.eval()
+    try:
+        keys.set_epoch(0)
+        keys.flip_p = 0.0
+        parts = [_pass(model, loader, device)]
+        if flip_test:
+            keys.flip_p = 1.0
+            flipped = _pass(model, loader, device)
+            keys.flip_p = 0.0
+            if not np.array_equal(flipped["row"], parts[0]["row"]):
+                raise RuntimeError("flip-test pass visited other rows")
+            pf = unflip_pose_3d(torch.from_numpy(flipped["pred"]), perm).numpy()
+            parts[0]["pred"] = (parts[0]["pred"] + pf) / 2
+    finally:
+        keys.flip_p = 0.0
+        model.train(was)
+    return parts[0]
+
+
+def _pass(model: torch.nn.Module, loader, device: torch.device) -> dict[str, np.ndarray]:
+    acc: dict[str, list[np.ndarray]] = {k: [] for k in ("pred", "target", "row", "clip", "frame")}
+    for batch in loader:
+        b = to_device(batch, device)
+        acc["pred"].append(forward(model, b).float().cpu().numpy())
+        for k in ("target", "row", "clip", "frame"):
+            acc[k].append(batch[k].numpy())
+    return {k: np.concatenate(v) for k, v in acc.items()}
+
+
+def _protocol(per_frame: np.ndarray, actions: np.ndarray, label: str) -> dict[str, Any]:
+    return {"label": label, **M.aggregate(per_frame, actions)}
+
+
+def mpjve_runs(pred: np.ndarray, gt: np.ndarray, clip: np.ndarray, frame: np.ndarray, stride: int
+               ) -> list[tuple[int, int, float]]:
+    """(clip, pairs, mpjve) for every run of >= 2 consecutive rows (same clip, frame step == stride)."""
+    order = np.lexsort((frame, clip))
+    c, f = clip[order], frame[order]
+    brk = np.flatnonzero((np.diff(c) != 0) | (np.diff(f) != stride)) + 1
+    out = []
+    for seg in np.split(np.arange(len(order)), brk):
+        if len(seg) >= 2:
+            idx = order[seg]
+            out.append((int(c[seg[0]]), len(seg) - 1, M.mpjve(pred[idx], gt[idx])))
+    return out
+
+
+def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, clip: np.ndarray, frame: np.ndarray,
+                    clip_actions: list[str], dataset: str, joint_set: str, root: int, stride: int) -> dict[str, Any]:
+    """Labelled metrics dict of (n, J, 3) root-relative predictions and targets in mm (see the module doc)."""
+    pred = pred_mm - pred_mm[:, root:root + 1]
+    actions = np.asarray([clip_actions[c] for c in clip])
+    out: dict[str, Any] = {
+        "P1": _protocol(M.mpjpe(pred, gt_mm, per_frame=True), actions,
+                        "MPJPE (mm), root-relative, prediction's root subtracted"),
+        "P2": _protocol(M.p_mpjpe(pred, gt_mm, per_frame=True), actions,
+                        "P-MPJPE (mm), per-frame Procrustes: rotation + uniform scale + translation, no reflection"),
+        "N-MPJPE": _protocol(M.n_mpjpe(pred, gt_mm, per_frame=True), actions,
+                             "N-MPJPE (mm), per-frame least-squares scale only"),
+    }
+    runs = mpjve_runs(pred, gt_mm, clip, frame, stride)
+    if runs:
+        per_action: dict[str, list[tuple[int, float]]] = {}
+        for c, n, v in runs:
+            per_action.setdefault(clip_actions[c], []).append((n, v))
+        pa = {a: float(sum(n * v for n, v in xs) / sum(n for n, _ in xs)) for a, xs in sorted(per_action.items())}
+        total = sum(n for _, n, _ in runs)
+        out["MPJVE"] = {"label": f"MPJVE (mm per step of {stride} frame(s)), over runs of consecutive rows per clip",
+                        "per_action": pa, "mean_over_actions": float(np.mean(list(pa.values()))),
+                        "mean_over_frames": float(sum(n * v for _, n, v in runs) / total), "pairs": int(total)}
+    else:
+        out["MPJVE"] = {"label": "MPJVE: no clip has two consecutive test rows", "mean_over_frames": None}
+    if dataset == "3dhp":
+        j14 = M.MPI_PCK_14_JOINTS if joint_set == "mpi17" else M.H36M_PCK_14_JOINTS
+        out["3DHP"] = {
+            "label": "PCK@150 mm (strict <) and AUC over 0:5:150 mm (%), over frames, targets from pose3d_cam",
+            "PCK150_14": M.pck(pred, gt_mm, 150.0, joints=j14), "AUC_14": M.auc(pred, gt_mm, joints=j14),
+            "PCK150_all": M.pck(pred, gt_mm, 150.0), "AUC_all": M.auc(pred, gt_mm),
+            "joints_14": list(j14)}
+    return out
+
+
+def quick_p1(pred_m: np.ndarray, target_m: np.ndarray, root: int) -> float:
+    """Frame-mean P1 in mm of metre predictions (used for periodic evaluation while training)."""
+    pred = pred_m - pred_m[:, root:root + 1]
+    return float(M.mpjpe(pred * 1000.0, target_m * 1000.0))
+
+
+def choose_checkpoint(run_dir: Path, which: str) -> Path:
+    if which not in ("best", "last"):
+        raise InputError(f"--checkpoint must be 'best' or 'last', got {which!r}")
+    path = run_dir / f"{which}.pt"
+    if not path.is_file():
+        have = sorted(p.name for p in run_dir.glob("*.pt")) if run_dir.is_dir() else []
+        raise InputError(f"{run_dir}: no {which}.pt (found: {', '.join(have) or 'nothing'}); "
+                         f"train with `pipeline train MODEL --out {run_dir}` first")
+    return path
+
+
+def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test: bool = False,
+                 which: str = "best", device: str | None = None, batch_size: int | None = None,
+                 workers: int = 0, save_predictions: bool = False) -> dict[str, Any]:
+    """Evaluate a run's checkpoint on the test split of `cache` (default: the store it was trained on).
+    Writes and returns `run_dir/metrics.json`; with `save_predictions` also `predictions.npz` (mm)."""
+    run_dir = Path(run_dir)
+    path = choose_checkpoint(run_dir, which)
+    ckpt = load_checkpoint(path)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    cache = str(cache or cfg.cache)
+    dev = torch.device(device or cfg.device)
+    model = make_model(ckpt["model"], ckpt["model_cfg"])
+    load_weights(model, ckpt, path)
+    model.to(dev)
+    reader = open_reader(cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=model.needs_maps)
+    fp = store_fingerprint(reader)
+    same = check_fingerprint(ckpt["fingerprint"], fp, cache, path)
+    rows = split_rows(reader, "test", cfg.frame_stride)
+    data = LiftingData(reader, rows, maps=model.needs_maps)
+    if flip_test:
+        data.check_flip("--flip-test")
+    keys = BatchKeys(len(data), batch_size or cfg.eval_batch_size, shuffle=False)
+    loader = make_loader(data, keys, workers, pin_memory=dev.type == "cuda")
+    res = predict(model, loader, keys, dev, flip_test=flip_test, perm=data.perm)
+    pred_mm, gt_mm = res["pred"] * 1000.0, res["target"] * 1000.0
+    report = {
+        "run": str(run_dir), "checkpoint": path.name, "model": ckpt["model"], "step": int(ckpt["step"]),
+        "epoch": int(ckpt["epoch"]), "cache": cache, "dataset": reader.dataset, "split": "test",
+        "keypoints": cfg.keypoints, "backbone": reader.backbone if model.needs_maps else None,
+        "frame_stride": cfg.frame_stride, "rows": int(len(rows)), "flip_test": flip_test,
+        "fingerprint": {"checkpoint": ckpt["fingerprint"], "store": fp, "match": same},
+        "metrics": compute_metrics(pred_mm, gt_mm, res["clip"], res["frame"], _clip_actions(reader),
+                                   reader.dataset, reader.attrs["joint_set"], int(reader.attrs["root_index"]),
+                                   cfg.frame_stride),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    if save_predictions:
+        np.savez(run_dir / "predictions.npz", pred_mm=pred_mm, gt_mm=gt_mm, row=res["row"], clip=res["clip"],
+                 frame=res["frame"])
+    return report
+
+
+def _clip_actions(reader: Reader) -> list[str]:
+    return [c.action for c in reader.clip_table]
+

@@ -1,0 +1,237 @@
+"""The lifter trainer: AdamW (CA-PF offset layers at `offset_lr_scale` x lr), per-epoch exponential lr decay,
+MPJPE loss on root-relative metres, periodic test-split evaluation, best/last checkpoints, a JSON-lines log.
+
+Run directory: last.pt, best.pt (lowest test P1), metrics_log.jsonl (one JSON object per line: event "start" /
+"resume" / "eval" / "end"). Resume (`resume=True`) restores weights, optimizer, step and RNG state from last.pt;
+batches are a pure function of (seed, epoch) and the loader has its own generator, so a resumed run repeats
+the batches, flips and drop-path draws of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from lifters.checkpoint import (
+    check_fingerprint,
+    load_checkpoint,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    store_fingerprint,
+)
+from lifters.config import TrainConfig, make_model, model_kwargs
+from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
+from lifters.evaluate import forward, predict, quick_p1, to_device
+from lifters.losses import mpjpe_loss
+from lifters.models.param_groups import param_groups
+from lifters.models.registry import MODELS
+from schemas.errors import InputError
+
+
+def check_device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    return dev
+
+
+class Trainer:
+    """Sets up a run from a TrainConfig (store, rows, model, optimizer, loaders; resume) and trains it."""
+
+    def __init__(self, cfg: TrainConfig, console: Console | None = None, progress: bool = True) -> None:
+        cfg.check()
+        self.cfg = cfg
+        self.console = console or Console(stderr=True)
+        self.show = progress
+        self.out = Path(cfg.out)
+        self.device = check_device(cfg.device)
+        needs_maps = MODELS[cfg.model].needs_maps
+        self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps)
+        cfg.dataset = self.reader.dataset
+        if needs_maps:
+            cfg.backbone = self.reader.backbone
+        self.train_rows = split_rows(self.reader, "train", cfg.frame_stride)
+        self.test_rows = split_rows(self.reader, "test", cfg.frame_stride)
+        self.fingerprint = store_fingerprint(self.reader)
+        self.model_cfg = model_kwargs(cfg.model, self.reader, cfg.model_cfg)
+        torch.manual_seed(cfg.seed)
+        self.model = make_model(cfg.model, self.model_cfg).to(self.device)
+        groups = param_groups(self.model, cfg.lr, cfg.offset_lr_scale)
+        for g in groups:
+            g["base_lr"] = g["lr"]
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.train_data = LiftingData(self.reader, self.train_rows, maps=needs_maps)
+        if cfg.flip_aug:
+            self.train_data.check_flip("--flip-aug")
+        self.test_data = LiftingData(self.reader, self.test_rows, maps=needs_maps)
+        self.train_keys = BatchKeys(len(self.train_data), cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                    flip_p=0.5 if cfg.flip_aug else 0.0)
+        self.test_keys = BatchKeys(len(self.test_data), cfg.eval_batch_size, shuffle=False)
+        self.steps_per_epoch = self.train_keys.batches_per_epoch
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.step, self.best = 0, math.inf
+        self.root = int(self.reader.attrs["root_index"])
+        self._loaders: tuple | None = None
+
+    # ---------- state ----------
+    def restore(self) -> None:
+        """Load last.pt (weights, optimizer, step, best, RNG); warn if the store changed since."""
+        path = self.out / "last.pt"
+        ckpt = load_checkpoint(path, expect_model=self.cfg.model)
+        load_weights(self.model, ckpt, path)
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.step, self.best = int(ckpt["step"]), float(ckpt["best_p1_mm"])
+        set_rng_state(ckpt["rng"])
+        check_fingerprint(ckpt["fingerprint"], self.fingerprint, self.cfg.cache, path)
+
+    def _payload(self, epoch: int) -> dict[str, Any]:
+        return {"model": self.cfg.model, "model_cfg": self.model_cfg, "config": self.cfg.as_dict(),
+                "weights": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
+                "epoch": epoch, "best_p1_mm": self.best, "fingerprint": self.fingerprint, "rng": rng_state()}
+
+    def log(self, event: str, **fields: Any) -> None:
+        with open(self.out / "metrics_log.jsonl", "a") as f:
+            f.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
+
+    def loaders(self) -> tuple:
+        if self._loaders is None:
+            pin = self.device.type == "cuda"
+            self._loaders = (make_loader(self.train_data, self.train_keys, self.cfg.workers, pin, self.cfg.seed),
+                             make_loader(self.test_data, self.test_keys, self.cfg.workers, pin, self.cfg.seed))
+        return self._loaders
+
+    def set_lr(self, epoch: int) -> float:
+        for g in self.opt.param_groups:
+            g["lr"] = g["base_lr"] * self.cfg.lr_decay ** epoch
+        return self.opt.param_groups[0]["lr"]
+
+    # ---------- evaluation ----------
+    def evaluate(self) -> float:
+        """Frame-mean test P1 (mm) of the current weights."""
+        _, test_loader = self.loaders()
+        res = predict(self.model, test_loader, self.test_keys, self.device)
+        return quick_p1(res["pred"], res["target"], self.root)
+
+    # ---------- training ----------
+    def fit(self) -> dict[str, Any]:
+        """Train to `total_steps`; returns a summary (step, epochs, best/last test P1 mm, timing)."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        start_step = self.step
+        self.log("resume" if start_step else "start", step=start_step, config=cfg.as_dict(),
+                 model_cfg=self.model_cfg, fingerprint=self.fingerprint, train_rows=len(self.train_rows),
+                 test_rows=len(self.test_rows), steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
+        # data-wait and samples/s are steady-state: the first batch of the run (worker start-up) is kept apart
+        stats = {"wait": 0.0, "busy": 0.0, "first": 0.0, "samples": 0, "loss": 0.0, "n": 0}
+        last_p1 = None
+        train_loader, _ = self.loaders() if self.step < self.total_steps else (None, None)
+        columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]}  test P1 {task.fields[p1]}"), TimeElapsedColumn(),
+                   TimeRemainingColumn()]
+        with Progress(*columns, console=self.console, disable=not self.show, transient=False) as bar:
+            task = bar.add_task(f"train {cfg.model}", total=self.total_steps, completed=self.step, loss="-", p1="-")
+            self.model.train()
+            if self.step < self.total_steps:
+                # one loader pass over all remaining steps, across epoch boundaries
+                self.train_keys.set_epoch(self.step // self.steps_per_epoch, self.step % self.steps_per_epoch,
+                                          steps=self.total_steps - self.step)
+                it = iter(train_loader)
+                epoch, lr = -1, 0.0
+                while self.step < self.total_steps:
+                    if self.step // self.steps_per_epoch != epoch:
+                        epoch = self.step // self.steps_per_epoch
+                        lr = self.set_lr(epoch)
+                    t0 = time.perf_counter()
+                    batch = next(it)
+                    t1 = time.perf_counter()
+                    loss = self._train_step(batch)
+                    t2 = time.perf_counter()
+                    if self.step == start_step:  # the first batch includes worker start-up; kept apart
+                        stats["first"] += t2 - t0
+                    else:
+                        stats["wait"] += t1 - t0
+                        stats["busy"] += t2 - t0
+                        stats["samples"] += len(batch["row"])
+                    stats["loss"] += loss
+                    stats["n"] += 1
+                    self.step += 1
+                    end_of_epoch = self.step % self.steps_per_epoch == 0
+                    due = (self.step % cfg.eval_every == 0) if cfg.eval_every else end_of_epoch
+                    if due or self.step == self.total_steps:
+                        last_p1 = self._eval_and_save(epoch, lr, stats)
+                        bar.update(task, p1=f"{last_p1:.1f} mm")
+                    elif end_of_epoch:
+                        save_checkpoint(self.out / "last.pt", self._payload(self.step // self.steps_per_epoch))
+                    bar.update(task, completed=self.step, loss=f"{loss * 1000:.1f} mm")
+        summary = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "best_p1_mm": self.best,
+                   "last_p1_mm": last_p1, "steps_this_run": self.step - start_step, "out": str(self.out)}
+        self.log("end", **summary)
+        return summary
+
+    def _train_step(self, batch: dict) -> float:
+        b = to_device(batch, self.device)
+        pred = forward(self.model, b)
+        loss = mpjpe_loss(pred, b["target"])
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+    def _eval_and_save(self, epoch: int, lr: float, stats: dict) -> float:
+        p1 = self.evaluate()
+        self.model.train()
+        improved = p1 < self.best
+        if improved:
+            self.best = p1
+        done_epochs = self.step // self.steps_per_epoch
+        payload = self._payload(done_epochs)
+        save_checkpoint(self.out / "last.pt", payload)
+        if improved:
+            save_checkpoint(self.out / "best.pt", payload)
+        busy = stats["busy"]
+        self.log("eval", step=self.step, epoch=epoch, lr=lr, test_p1_mm=p1, best_p1_mm=self.best,
+                 train_loss_mm=stats["loss"] / max(stats["n"], 1) * 1000.0,
+                 data_wait_frac=stats["wait"] / busy if busy else None,
+                 samples_per_s=stats["samples"] / busy if busy else None,
+                 first_batch_s=stats["first"], steps=stats["n"])
+        for k in stats:
+            stats[k] = 0 if k in ("samples", "n") else 0.0
+        return p1
+
+
+def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """Train `cfg` into `cfg.out` (resume from its last.pt with `resume`); returns the fit summary.
+
+    InputError if `cfg.out` already holds a run and `resume` is False, or holds none and `resume` is True."""
+    out = Path(cfg.out)
+    last = out / "last.pt"
+    if resume and not last.is_file():
+        raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
+    if not resume and last.is_file():
+        raise InputError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
+    trainer = Trainer(cfg, console=console, progress=progress)
+    if resume:
+        trainer.restore()
+    return trainer.fit()
+
+
+def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
+    """The TrainConfig dict stored in run_dir/last.pt, or None if there is no run."""
+    path = Path(run_dir) / "last.pt"
+    return load_checkpoint(path)["config"] if path.is_file() else None
+

@@ -1,0 +1,156 @@
+"""`pipeline train` and `pipeline evaluate`: parse options and dispatch to `lifters` (imported lazily: torch is
+slow to import and `pipeline --help` should stay snappy)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pipeline.cli_app import app, console, err_console
+from schemas.errors import InputError
+
+
+@contextmanager
+def _warnings_to_console() -> Iterator[None]:
+    """Show warnings (e.g. a store changed since training) as yellow lines while the block runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *_a, **_k: err_console.print(f"[yellow]warning:[/] {message}",
+                                                                           highlight=False)
+        yield
+
+
+def _model_cfg(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--model-cfg must be a JSON object, e.g. '{{\"dim\": 64}}' ({e})") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"--model-cfg must be a JSON object, got {text!r}")
+    return cfg
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="Lifter: capf (Context-Aware PoseFormer) or poseformer.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints, metrics_log.jsonl).")],
+    cache: Annotated[str | None, typer.Option("--cache", help="Store to train from (default on --resume: "
+                                              "the run's store).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs over the train split [default: 20].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step [default: 64].")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW base lr; offset layers get 0.1x [default: 6.4e-4].")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps in all.")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device [default: cpu].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of init, shuffling and flips [default: 0].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    keypoints: Annotated[str | None, typer.Option(help="2D source: gt, a backbone name or an imported source "
+                                                  "[default: gt].")] = None,
+    backbone: Annotated[str | None, typer.Option(help="Backbone whose maps capf reads (default: the only one).")
+                        ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset in the store (default: the only one).")] = None,
+    frame_stride: Annotated[int | None, typer.Option(help="Use every k-th frame of each clip [default: 1].")
+                            ] = None,
+    flip_aug: Annotated[bool | None, typer.Option("--flip-aug/--no-flip-aug", help="Horizontal flip augmentation, "
+                                                  "p=0.5 (needs stored flipped maps for capf).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Loader processes (0: read in the trainer) [default: 1].")
+                       ] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Steps between test evaluations (0: every epoch end) "
+                                                   "[default: 0].")] = None,
+    model_cfg: Annotated[str | None, typer.Option(help="JSON model options, e.g. '{\"dim\": 64, \"depth\": 2}'.")
+                         ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print rows, parameters and FLOPs; train nothing.")
+                       ] = False,
+) -> None:
+    """Train a lifter from a store; best/last checkpoints, periodic test evaluation, a JSON-lines log."""
+    from lifters.config import TrainConfig, resumed_config
+    from lifters.train import saved_config
+
+    given = {"cache": cache, "epochs": epochs, "batch_size": batch_size, "lr": lr, "max_steps": max_steps,
+             "device": device, "seed": seed, "keypoints": keypoints, "backbone": backbone, "dataset": dataset,
+             "frame_stride": frame_stride, "flip_aug": flip_aug, "workers": workers, "eval_every": eval_every,
+             "model_cfg": _model_cfg(model_cfg)}
+    if resume:
+        from lifters.checkpoint import load_checkpoint
+
+        saved = saved_config(out)
+        if saved is None:
+            raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
+        load_checkpoint(out / "last.pt", expect_model=model)
+        cfg = resumed_config(saved, {**given, "model": model, "out": str(out)})
+    else:
+        if cache is None:
+            raise InputError("--cache STORE is required (the store to train from)")
+        cfg = TrainConfig(model=model, out=str(out), **{k: v for k, v in given.items() if v is not None})
+    with _warnings_to_console():
+        if dry_run:
+            _dry_run(cfg)
+            return
+        from lifters.train import train as run
+
+        summary = run(cfg, resume=resume, console=console)
+    console.print(f"[green]done[/]: step {summary['step']}, best test P1 {summary['best_p1_mm']:.1f} mm, "
+                  f"last {summary['last_p1_mm'] or float('nan'):.1f} mm -> {out}")
+
+
+def _dry_run(cfg) -> None:
+    from lifters.data import to_torch
+    from lifters.flops import count_flops, count_params
+    from lifters.train import Trainer
+
+    t = Trainer(cfg, console=console, progress=False)
+    b = to_torch(t.test_data.batch([0]))
+    flops = count_flops(t.model, (b["kp2d"], b["ref"], b.get("maps")))
+    table = Table(box=None, show_header=False)
+    for k, v in (("model", f"{cfg.model} {t.model_cfg}"), ("store", f"{cfg.cache} ({t.reader.dataset})"),
+                 ("2D source", cfg.keypoints), ("maps", t.reader.backbone if t.model.needs_maps else "-"),
+                 ("rows", f"train {len(t.train_rows)}, test {len(t.test_rows)} (frame stride {cfg.frame_stride})"),
+                 ("steps", f"{t.total_steps} ({t.steps_per_epoch}/epoch, batch {cfg.batch_size})"),
+                 ("parameters", f"{count_params(t.model):,}"), ("FLOPs / sample", f"{flops / 1e9:.3f} G")):
+        table.add_row(f"[bold]{k}[/]", str(v))
+    console.print(table)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `pipeline train`.")],
+    cache: Annotated[str | None, typer.Option("--cache", help="Store to evaluate on (default: the run's).")] = None,
+    flip_test: Annotated[bool, typer.Option("--flip-test", help="Average with the un-flipped prediction of the "
+                                            "flipped input (needs stored flipped maps for capf).")] = False,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    device: Annotated[str | None, typer.Option(help="torch device (default: the run's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per forward pass.")] = None,
+    workers: Annotated[int, typer.Option(help="Loader processes.")] = 0,
+    save_predictions: Annotated[bool, typer.Option("--save-predictions", help="Also write predictions.npz (mm).")
+                                ] = False,
+) -> None:
+    """Test-split MPJPE (P1), P-MPJPE (P2), N-MPJPE, MPJVE per action and means (3DHP: PCK/AUC) -> metrics.json."""
+    from lifters.evaluate import evaluate_run
+
+    with _warnings_to_console():
+        rep = evaluate_run(run_dir, cache=cache, flip_test=flip_test, which=checkpoint, device=device,
+                           batch_size=batch_size, workers=workers, save_predictions=save_predictions)
+    m = rep["metrics"]
+    t = Table(title=f"{rep['model']} step {rep['step']} on {rep['dataset']} test ({rep['rows']} rows"
+                    f"{', flip-test' if flip_test else ''})")
+    for col in ("metric", "mean over actions", "mean over frames"):
+        t.add_column(col)
+    names = {"P1": "P1 MPJPE (mm)", "P2": "P2 P-MPJPE (mm)", "N-MPJPE": "N-MPJPE (mm)",
+             "MPJVE": f"MPJVE (mm/{rep['frame_stride']} frame)"}
+    for name, label in names.items():
+        mo, mf = m[name].get("mean_over_actions"), m[name].get("mean_over_frames")
+        t.add_row(label, "-" if mo is None else f"{mo:.2f}", "-" if mf is None else f"{mf:.2f}")
+    console.print(t)
+    if "3DHP" in m:
+        h = m["3DHP"]
+        console.print(f"3DHP: PCK@150 {h['PCK150_14']:.1f} / AUC {h['AUC_14']:.1f} (official 14 joints), "
+                      f"PCK@150 {h['PCK150_all']:.1f} / AUC {h['AUC_all']:.1f} (all joints)")
+    console.print(f"-> {Path(run_dir) / 'metrics.json'}")

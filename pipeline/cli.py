@@ -13,6 +13,7 @@ from pipeline import cli_datasets  # noqa: E402,F401  isort: skip
 from pipeline import cli_extract  # noqa: E402,F401  isort: skip
 from pipeline import cli_lifters  # noqa: E402,F401  isort: skip
 from pipeline import cli_tools  # noqa: E402,F401  isort: skip
+from pipeline import cli_demo  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def clip_rows(pool: dict, n: int, offset: int) -> dict[str, np.ndarray]:
             "valid": np.ones(n, bool), "bbox": np.tile(np.float32([100, 100, 600, 700]), (n, 1)),
             "affine": np.tile(np.float32([[0.4, 0, -40], [0, 0.4, -40]]), (n, 1, 1)),
             "kp2d_gt": pool["kp2d_gt"][src], "pose3d_cam": pool["pose3d_cam"][src]}
-CODECS = ("none", "zstd1", "zstd3", "blosc-lz4", "blosc-zstd1", "blosc-zstd3", "blosc-zstd5")
+CODECS = ("none", "zstd1", "blosc-lz4", "blosc-zstd1", "blosc-zstd5")
 SHARDS = (64, 256)
 
 

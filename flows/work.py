@@ -18,6 +18,7 @@ from pipeline.clip import Clip
 from pipeline.crops import crop_affine
 from pipeline.extract_clip import clip_boxes, extract_clip
 from schemas.arrays import DONE
+from schemas.errors import InputError
 from storage.store import Store
 
 
@@ -68,9 +69,21 @@ def get_backbone(req: BackboneRequest) -> Backbone:
     return _CACHE[req]
 
 
-def gt_rows(clip: Clip, box: str, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+def user_clip_boxes(box: str, clip: Clip) -> tuple[str, np.ndarray | None]:
+    """`--box` is root | kp2d | a .npz of user boxes keyed by clip key ('S1/Directions 1/54138969'), each (L, 4)
+    x0, y0, x1, y1 px. Returns (mode, boxes or None)."""
+    if not box.endswith(".npz"):
+        return box, None
+    with np.load(box) as data:
+        if clip.key not in data:
+            raise InputError(f"--box {box}: no boxes for clip {clip.key!r} (keys look like "
+                             f"{next(iter(data.files), 'S1/Directions 1/54138969')!r}); add an (L, 4) array for it")
+        return "root", np.asarray(data[clip.key], dtype=np.float32)
+
+
+def gt_rows(clip: Clip, box: str, input_hw: tuple[int, int], boxes: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The clip's ROW_ARRAYS (but `clip`) from its annotations and crop boxes."""
-    boxes = clip_boxes(clip, box)
+    boxes = clip_boxes(clip, box, boxes)
     return {"frame": clip.frame.astype(np.int32), "person": clip.person.astype(np.int32),
             "camera": clip.camera.astype(np.int32), "valid": clip.valid.astype(bool),
             "bbox": boxes.astype(np.float32), "affine": crop_affine(boxes, input_hw).astype(np.float32),
@@ -87,11 +100,12 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
     if rows_done and bb_done:
         return ClipResult(clip_index, clip.key, clip.length, 0.0, skipped=True)
     backbone = get_backbone(req)
+    mode, user = user_clip_boxes(opts.box, clip)
     if not rows_done:
-        ds.write_clip(clip_index, gt_rows(clip, opts.box, backbone.input_size))
+        ds.write_clip(clip_index, gt_rows(clip, mode, backbone.input_size, user))
     if not bb_done:
         writer = ds.backbone_writer(req.name, clip_index)
-        for batch in extract_clip(clip, backbone, batch_size=opts.batch_size, box=opts.box, flip=opts.flip,
+        for batch in extract_clip(clip, backbone, batch_size=opts.batch_size, box=mode, boxes=user, flip=opts.flip,
                                   device=req.device):
             writer.append({k: batch[k] for k in writer.names})
         writer.close()

@@ -85,7 +85,8 @@ def extract(
     device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
     flip: Annotated[bool, typer.Option(help="Also store maps of the horizontally flipped crop.")] = False,
     batch_size: Annotated[int, typer.Option(help="Crops per backbone forward.")] = 8,
-    box: Annotated[str, typer.Option(help="Crop box: root (GT root +-1 m, CA-PF) | kp2d (GT 2D bbox x1.25).")] = "root",
+    box: Annotated[str, typer.Option(help="Crop box: root (GT root +-1 m, CA-PF) | kp2d (GT 2D bbox x1.25) | FILE.npz "
+                                      "of user boxes, one (L, 4) x0,y0,x1,y1 px array per clip key.")] = "root",
     retries: Annotated[int, typer.Option(help="Retries per failed clip before it is reported.")] = 1,
     codec: Annotated[str | None, typer.Option(help="Map codec (default from the benchmark).")] = None,
     shard_rows: Annotated[int | None, typer.Option(help="Rows per shard (write unit).")] = None,
@@ -105,6 +106,9 @@ def extract(
         raise InputError(f"--store {store} is a file; pass a directory path for the store")
     if device not in ("cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda, got {device!r}")
+    if box not in ("root", "kp2d") and not (box.endswith(".npz") and Path(box).is_file()):
+        raise InputError(f"--box {box!r}: use root, kp2d or an existing .npz of user boxes (one (L, 4) array per "
+                         f"clip key, e.g. 'S1/Directions 1/54138969')")
     if workers is not None and dask_address:
         raise InputError("pass either --workers (local cluster) or --dask-address (existing cluster), not both")
     if (workers is not None and workers < 1) or retries < 0 or torch_threads < 0 or gpus_per_worker < 0:

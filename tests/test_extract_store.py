@@ -111,3 +111,22 @@ def test_import_2d_aligns_and_reports_truncation(h36m_store, tmp_path):
     np.savez(bad, positions_2d={"S9": {"Directions 1": per_cam}})
     res = run_cli("import-2d", "--store", str(store), "--npz", str(bad), "--name", "bad")
     assert res.returncode == 1 and "no subject S1 in the npz" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_user_boxes_from_npz(tmp_path):
+    raw, store = tmp_path / "raw", tmp_path / "s.zarr"
+    synth_h36m(raw, ["S1"], ["Directions 1"], frames=2, cameras=["54138969"])
+    plan = make_plan("h36m", raw, store, REQ)
+    [(i, clip)] = plan.clips
+    boxes = np.tile(np.float32([300, 200, 700, 800]), (clip.length, 1))
+    npz = tmp_path / "boxes.npz"
+    np.savez(npz, **{clip.key: boxes})
+    process_clip(str(store), "h36m", i, clip, REQ, ExtractOptions(box=str(npz)))
+    np.testing.assert_array_equal(Reader(store).read(np.arange(clip.length))["bbox"], boxes)
+    other = tmp_path / "other.npz"
+    np.savez(other, **{"S9/Walking 1/54138969": boxes})
+    from flows.work import user_clip_boxes
+    from schemas.errors import InputError
+
+    with pytest.raises(InputError, match=r"no boxes for clip 'S1/Directions 1/54138969'"):
+        user_clip_boxes(str(other), clip)

@@ -9,7 +9,7 @@ from zarr.codecs import BloscCodec, ZstdCodec
 
 from schemas.errors import InputError
 
-DEFAULT_MAP_CODEC = "blosc-zstd1"
+DEFAULT_MAP_CODEC = "blosc-zstd5"
 SMALL_ARRAY_CODEC = "zstd3"
 
 

@@ -59,6 +59,17 @@ def build_store(path: Path, lengths=((("S1", "Walking", "1"), 10), (("S1", "Eati
 
 
 @pytest.fixture
+def one_torch_thread():
+    """The CI box is shared: one intra-op thread is faster than two contended ones for tiny ops."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def small_store(tmp_path: Path) -> Path:
     path = tmp_path / "store.zarr"
     build_store(path)

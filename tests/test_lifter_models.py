@@ -18,13 +18,7 @@ CHANNELS = {k: s[0] for k, s in TINY_LEVELS.items()}
 SMALL = dict(dim=32, depth=2, heads=4, drop_path=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI box is shared: one intra-op thread is faster than two contended ones for these tiny ops."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _inputs(b: int = 2, j: int = 17, levels: dict = TINY_LEVELS, seed: int = 0):

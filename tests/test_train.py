@@ -31,12 +31,7 @@ def store(tmp_path_factory):
     return real_store(tmp_path_factory)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def cfg(store, out, model="capf", **kw) -> TrainConfig:

@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from pipeline.cli_app import app, console, err_console
-from storage.audit import check_store, store_info
 
 
 def _human(n: float | None) -> str:
@@ -28,6 +27,8 @@ def info(store: Annotated[Path, typer.Argument(help="Path of the store (a direct
          as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
          ) -> None:
     """Datasets, clips done/pending, rows, and every array with shape, dtype, chunking, bytes and ratio."""
+    from storage.audit import store_info
+
     data = store_info(store)
     if as_json:
         print(json.dumps(data, indent=2, default=str))
@@ -63,6 +64,8 @@ def info(store: Annotated[Path, typer.Argument(help="Path of the store (a direct
 @app.command()
 def check(store: Annotated[Path, typer.Argument(help="Path of the store (a directory).")]) -> None:
     """Validate a store: exit 0 when valid, else exit 1 listing every problem."""
+    from storage.audit import check_store
+
     problems = check_store(store)
     if not problems:
         console.print(f"[green]ok[/] {store}: no problems found")

@@ -81,9 +81,8 @@ def user_clip_boxes(box: str, clip: Clip) -> tuple[str, np.ndarray | None]:
         return "root", np.asarray(data[clip.key], dtype=np.float32)
 
 
-def gt_rows(clip: Clip, box: str, input_hw: tuple[int, int], boxes: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The clip's ROW_ARRAYS (but `clip`) from its annotations and crop boxes."""
-    boxes = clip_boxes(clip, box, boxes)
+def gt_rows(clip: Clip, boxes: np.ndarray, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The clip's ROW_ARRAYS (but `clip`) from its annotations and its (L, 4) crop boxes."""
     return {"frame": clip.frame.astype(np.int32), "person": clip.person.astype(np.int32),
             "camera": clip.camera.astype(np.int32), "valid": clip.valid.astype(bool),
             "bbox": boxes.astype(np.float32), "affine": crop_affine(boxes, input_hw).astype(np.float32),
@@ -100,12 +99,12 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
     if rows_done and bb_done:
         return ClipResult(clip_index, clip.key, clip.length, 0.0, skipped=True)
     backbone = get_backbone(req)
-    mode, user = user_clip_boxes(opts.box, clip)
+    boxes = clip_boxes(clip, *user_clip_boxes(opts.box, clip))  # once: the rows and the crops use the same boxes
     if not rows_done:
-        ds.write_clip(clip_index, gt_rows(clip, mode, backbone.input_size, user))
+        ds.write_clip(clip_index, gt_rows(clip, boxes, backbone.input_size))
     if not bb_done:
         writer = ds.backbone_writer(req.name, clip_index)
-        for batch in extract_clip(clip, backbone, batch_size=opts.batch_size, box=mode, boxes=user, flip=opts.flip,
+        for batch in extract_clip(clip, backbone, batch_size=opts.batch_size, boxes=boxes, flip=opts.flip,
                                   device=req.device):
             writer.append({k: batch[k] for k in writer.names})
         writer.close()

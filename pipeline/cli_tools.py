@@ -42,10 +42,10 @@ def inspect(
     from schemas.joints import JOINT_SETS
     from storage.reader import Reader
 
-    r = Reader(store, dataset=dataset, backbone=backbone, keypoints=backbone or "gt")
-    if r.backbone is None:
+    rd = Reader(store, dataset=dataset, backbone=backbone)
+    if rd.backbone is None:
         raise InputError(f"{store}: no backbone maps to inspect; run `pipeline extract` first")
-    rd = Reader(store, dataset=r.dataset, backbone=r.backbone, keypoints=r.backbone)
+    rd.keypoints = rd.backbone  # the detections drawn beside GT are this backbone's
     data = rd.read([row], maps=True)
     clip = rd.clip_table[int(data["clip"][0])]
     raw = root or Path(rd.attrs["source_root"])

@@ -236,14 +236,10 @@ class DatasetGroup:
         return ClipRow(index, *(table[k][index] for k in CLIP_STR_COLUMNS), int(c["start"][index]),
                        int(c["length"][index]), int(c["status"][index]))
 
-    def find_clip(self, meta: dict) -> int | None:
-        """Index of the clip with the same subject/action/subaction/camera, else None."""
-        table = self.group["clips"].attrs["table"]
-        key = tuple(str(meta[k]) for k in ("subject", "action", "subaction", "camera"))
-        for i, row in enumerate(zip(*(table[k] for k in ("subject", "action", "subaction", "camera")), strict=True)):
-            if tuple(row) == key:
-                return i
-        return None
+    @staticmethod
+    def _clip_index(table: dict) -> dict[tuple[str, ...], int]:
+        """{(subject, action, subaction, camera): clip index} of the clip table."""
+        return {tuple(row): i for i, row in enumerate(zip(*(table[k] for k in _KEY_COLUMNS), strict=True))}
 
     def backbones(self) -> list[str]:
         return sorted(k for k, _ in self.group["backbones"].groups())
@@ -271,18 +267,20 @@ class DatasetGroup:
         s = self.shard_rows
         n_rows, n_clips = self.n_rows, c["start"].shape[0]
         n_cams = self.group["cameras/params"].shape[0]
+        index, have_len = self._clip_index(table), c["length"][:]  # one read each, not one per clip
         out, new_start, new_len, new_off, new_cams = [], [], [], [], []
         for meta, length, cams in zip(metas, lengths, cameras, strict=True):
-            existing = self.find_clip(meta)
+            existing = index.get(_meta_key(meta))
             if existing is not None:
-                if int(c["length"][existing]) != length:
-                    raise StoreError(f"{self.where()}: clip {_key(meta)} exists with "
-                                     f"{int(c['length'][existing])} rows, the raw data now has {length}; "
-                                     f"use a new --store")
+                old = int(have_len[existing]) if existing < n_clips else new_len[existing - n_clips]
+                if old != length:
+                    raise StoreError(f"{self.where()}: clip {_key(meta)} exists with {old} rows, the raw data "
+                                     f"now has {length}; use a new --store")
                 out.append(existing)
                 continue
             if length <= 0:
                 raise StoreError(f"{self.where()}: clip {_key(meta)} has no rows")
+            index[_meta_key(meta)] = n_clips + len(new_start)
             out.append(n_clips + len(new_start))
             for k in CLIP_STR_COLUMNS:
                 table[k].append(str(meta.get(k, "")))
@@ -436,6 +434,13 @@ class DatasetGroup:
         g.attrs.update(meta or {})
         a = _create_row_array(g, IMPORT_ROW_ARRAYS["kp2d"], self.num_joints, self.n_rows, self.shard_rows)
         a[:] = kp2d.astype(np.float32)
+
+
+_KEY_COLUMNS = ("subject", "action", "subaction", "camera")
+
+
+def _meta_key(meta: dict) -> tuple[str, ...]:
+    return tuple(str(meta.get(k, "")) for k in _KEY_COLUMNS)
 
 
 def _key(meta: dict) -> str:

@@ -23,6 +23,7 @@ from lifters.checkpoint import check_fingerprint, load_checkpoint, load_weights,
 from lifters.config import TrainConfig, make_model
 from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
 from lifters.flip import unflip_pose_3d
+from lifters.losses import mpjpe_loss
 from schemas.errors import InputError
 from storage.reader import Reader
 
@@ -36,8 +37,21 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def forward(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """(B, J, 3) metres from a device batch."""
+    """(B, J, 3) metres, root-relative, for the batch's (centre) frames, from a device batch.
+
+    A model with its own batch interface (other inputs, e.g. windows or joint features) defines
+    `predict_batch(batch) -> (B, J, 3)`; otherwise it is called as `model(kp2d, ref, maps)`."""
+    if hasattr(model, "predict_batch"):
+        return model.predict_batch(batch)
     return model(batch["kp2d"], batch["ref"], batch.get("maps"))
+
+
+def batch_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """Training loss (scalar) of a device batch: the model's own `loss_batch(batch)` where it defines one
+    (auxiliary or multi-frame losses), else MPJPE of `forward` against `batch["target"]` (metres)."""
+    if hasattr(model, "loss_batch"):
+        return model.loss_batch(batch)
+    return mpjpe_loss(forward(model, batch), batch["target"])
 
 
 @torch.no_grad()

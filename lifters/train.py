@@ -30,8 +30,7 @@ from lifters.checkpoint import (
 )
 from lifters.config import TrainConfig, make_model, model_kwargs
 from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
-from lifters.evaluate import forward, predict, quick_p1, to_device
-from lifters.losses import mpjpe_loss
+from lifters.evaluate import batch_loss, predict, quick_p1, to_device
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
 from schemas.errors import InputError
@@ -184,8 +183,7 @@ class Trainer:
 
     def _train_step(self, batch: dict) -> float:
         b = to_device(batch, self.device)
-        pred = forward(self.model, b)
-        loss = mpjpe_loss(pred, b["target"])
+        loss = batch_loss(self.model, b)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -125,11 +125,13 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
                  device: str = "cpu", subjects: list[str] | None = None, actions: list[str] | None = None,
                  frame_stride: int = 1, flip: bool = False, batch_size: int = 8, box: str = "root",
                  retries: int = 1, codec: str | None = None, shard_rows: int | None = None,
-                 torch_threads: int = 0) -> dict | Failed:
+                 torch_threads: int = 0, joint_features: bool = False, joint_keypoints: str = "gt"
+                 ) -> dict | Failed:
     """Extract a dataset into a store: plan, map clips over the Dask cluster, finalize. Resumable."""
     t0 = time.perf_counter()
     req = BackboneRequest(backbone, checkpoint, device)
-    opts = ExtractOptions(batch_size=batch_size, box=box, flip=flip, torch_threads=torch_threads)
+    opts = ExtractOptions(batch_size=batch_size, box=box, flip=flip, torch_threads=torch_threads,
+                          joint_features=joint_features, joint_keypoints=joint_keypoints)
     with StoreLock(store):
         dashboard = start_workers(get_run_context().task_runner, req, torch_threads)
         _emit("cluster", dashboard=dashboard)
@@ -137,6 +139,8 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
         try:
             plan = make_plan(dataset, root, store, req, subjects=subjects, actions=actions,
                              frame_stride=frame_stride, flip=flip, **kw)
+            if joint_features:  # created once here, before the clip tasks write into it
+                Store.open(store, mode="r+").dataset(dataset).add_joint_features(backbone, joint_keypoints)
         except CacheError as e:  # a user error: fail the run with its message, no traceback
             return Failed(message=str(e))
         _emit("planned", total=plan.total_clips, done=plan.done_clips, todo=len(plan.clips),

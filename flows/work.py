@@ -17,6 +17,7 @@ from pipeline.backbones import Backbone, RandomInitWarning, build_backbone
 from pipeline.clip import Clip
 from pipeline.crops import crop_affine
 from pipeline.extract_clip import clip_boxes, extract_clip
+from pipeline.joint_features import derive_joint_features
 from schemas.arrays import DONE
 from schemas.errors import InputError
 from storage.store import Store
@@ -37,6 +38,8 @@ class ExtractOptions:
     box: str = "root"
     flip: bool = False
     torch_threads: int = 0  # 0: leave torch's default
+    joint_features: bool = False  # also cache the maps sampled at the joints (joints/feat), after a clip's maps
+    joint_keypoints: str = "gt"  # the 2D source they are sampled at: gt or the backbone's name
 
 
 def set_threads(n: int) -> None:
@@ -96,7 +99,8 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
     ds = Store.open(store_path, mode="r+").dataset(dataset)
     rows_done = ds.status()[clip_index] == DONE
     bb_done = ds.status(req.name)[clip_index] == DONE
-    if rows_done and bb_done:
+    jf_done = not opts.joint_features or ds.group[f"backbones/{req.name}/joints/status"][clip_index] == DONE
+    if rows_done and bb_done and jf_done:
         return ClipResult(clip_index, clip.key, clip.length, 0.0, skipped=True)
     backbone = get_backbone(req)
     boxes = clip_boxes(clip, *user_clip_boxes(opts.box, clip))  # once: the rows and the crops use the same boxes
@@ -108,4 +112,6 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
                                   device=req.device):
             writer.append({k: batch[k] for k in writer.names})
         writer.close()
+    if not jf_done:  # sampled from the maps just written (the same code as `pipeline derive`)
+        derive_joint_features(store_path, req.name, opts.joint_keypoints, dataset, clips=[clip_index])
     return ClipResult(clip_index, clip.key, clip.length, time.perf_counter() - t0)

@@ -14,6 +14,7 @@ from pipeline import cli_extract  # noqa: E402,F401  isort: skip
 from pipeline import cli_lifters  # noqa: E402,F401  isort: skip
 from pipeline import cli_tools  # noqa: E402,F401  isort: skip
 from pipeline import cli_demo  # noqa: E402,F401  isort: skip
+from pipeline import cli_derive  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:

@@ -95,6 +95,10 @@ def extract(
              "jobs.")] = 0,
     summary_json: Annotated[Path | None, typer.Option(help="Also write the run summary as JSON here.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs.")] = False,
+    joint_features: Annotated[bool, typer.Option("--joint-features", help="Also cache every level sampled at the "
+                                                 "2D joints (joints/feat, read by capf-s).")] = False,
+    joint_keypoints: Annotated[str, typer.Option(help="2D the joint features are sampled at: gt or the backbone's "
+                                                 "name (its own detections).")] = "gt",
 ) -> None:
     """Run the backbone once over a dataset and cache 2D detections, feature maps and 3D targets (Prefect flow)."""
     if dataset not in DATASETS:
@@ -113,6 +117,9 @@ def extract(
         raise InputError("pass either --workers (local cluster) or --dask-address (existing cluster), not both")
     if (workers is not None and workers < 1) or retries < 0 or torch_threads < 0 or gpus_per_worker < 0:
         raise InputError("--workers must be >= 1 and --retries, --torch-threads, --gpus-per-worker >= 0")
+    if joint_keypoints not in ("gt", backbone):
+        raise InputError(f"--joint-keypoints must be gt or {backbone!r} (the backbone's detections), "
+                         f"got {joint_keypoints!r}")
     if dask_address:  # before anything slow: an unreachable scheduler fails within seconds
         with console.status(f"checking the Dask scheduler {dask_address} ..."):
             _check_dask_address(dask_address, {"GPU": gpus_per_worker} if gpus_per_worker else None)
@@ -121,13 +128,14 @@ def extract(
     with StoreLock(store):  # refuse at once if another run writes this store; the flow re-enters it
         _run(dataset, root, store, backbone, checkpoint, subjects, actions, frame_stride, workers, dask_address,
              gpus_per_worker, device, flip, batch_size, box, retries, codec, shard_rows, torch_threads, verbose,
-             summary_json)
+             summary_json, joint_features, joint_keypoints)
 
 
 def _run(dataset: str, root: Path, store: Path, backbone: str, checkpoint: Path | None, subjects: str | None,
          actions: str | None, frame_stride: int, workers: int | None, dask_address: str | None, gpus_per_worker: int,
          device: str, flip: bool, batch_size: int, box: str, retries: int, codec: str | None,
-         shard_rows: int | None, torch_threads: int, verbose: bool, summary_json: Path | None) -> None:
+         shard_rows: int | None, torch_threads: int, verbose: bool, summary_json: Path | None,
+         joint_features: bool = False, joint_keypoints: str = "gt") -> None:
     """The extract command once the store is locked: Prefect API, Dask runner, the flow, the summary."""
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -178,7 +186,8 @@ def _run(dataset: str, root: Path, store: Path, backbone: str, checkpoint: Path 
     params = dict(dataset=dataset, root=str(root), store=str(store), backbone=backbone,
                   checkpoint=str(checkpoint) if checkpoint else None, device=device, subjects=_split(subjects),
                   actions=_split(actions), frame_stride=frame_stride, flip=flip, batch_size=batch_size, box=box,
-                  retries=retries, codec=codec, shard_rows=shard_rows, torch_threads=threads)
+                  retries=retries, codec=codec, shard_rows=shard_rows, torch_threads=threads,
+                  joint_features=joint_features, joint_keypoints=joint_keypoints)
     try:
         with progress:
             state = extract_flow.with_options(task_runner=runner)(**params, return_state=True)

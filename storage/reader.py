@@ -27,11 +27,13 @@ class Reader:
 
     keypoints: the 2D source returned as `kp2d` — "gt", a backbone name, or an imported source name.
     backbone: the backbone whose feature maps `read(..., maps=True)` returns (default: the only one).
+    joint_features: the reader serves the backbone's cached joint features (StoreError if it has none) and
+    indexes only clips whose joint features are DONE too.
     Only clips whose rows (and, when a backbone is used, whose backbone outputs) are DONE are indexed.
     """
 
     def __init__(self, path: str | Path, dataset: str | None = None, backbone: str | None = None,
-                 keypoints: str = "gt") -> None:
+                 keypoints: str = "gt", joint_features: bool = False) -> None:
         self.path = Path(path)
         ds = Store.open(self.path).datasets()
         if not ds:
@@ -60,6 +62,9 @@ class Reader:
                              f"{', '.join(['gt', *bbs, *imps])}")
         self.backbone = backbone
         self.keypoints = keypoints
+        self.joint_features = bool(joint_features)
+        if self.joint_features:
+            self.joints_group(flip=False)
 
     # ---------- lazy per-process handle ----------
     def __getstate__(self) -> dict:
@@ -107,9 +112,28 @@ class Reader:
         return self.ds.cameras()
 
     def ready_clips(self) -> list[ClipRow]:
-        """Clips whose rows (and backbone outputs, if a backbone is selected) are written."""
+        """Clips whose rows (and backbone outputs, if a backbone is selected; and joint features, if the reader
+        serves them) are written."""
         st = self.ds.status(self.backbone) if self.backbone else None
+        if self.joint_features:
+            st = np.where(self.joints_group(False)["status"][:] == DONE, st, 0)
         return [c for c in self.clip_table if c.status == DONE and (st is None or st[c.index] == DONE)]
+
+    def joints_group(self, flip: bool = False) -> zarr.Group:
+        """backbones/<backbone>/joints (or its flip/ subgroup); StoreError naming what exists if missing."""
+        bbs = self.ds.backbones()
+        with_jf = [b for b in bbs if "joints" in self.group["backbones"][b]]
+        hint = (f"backbones with joint features: {', '.join(with_jf) or 'none'} (of: {', '.join(bbs) or 'none'}); "
+                f"run `pipeline derive {self.path} --backbone NAME --joint-features` to cache them")
+        if self.backbone is None or "joints" not in self.group["backbones"][self.backbone]:
+            raise StoreError(f"{self.path}/{self.dataset}: no cached joint features for backbone "
+                             f"{self.backbone!r}; {hint}")
+        j = self.group["backbones"][self.backbone]["joints"]
+        if flip and "flip" not in j:
+            raise StoreError(f"{self.path}/{self.dataset}/backbones/{self.backbone}/joints: no joint features of "
+                             f"flipped crops (the backbone has no flipped maps); re-extract with --flip, then "
+                             f"`pipeline derive {self.path} --backbone {self.backbone} --joint-features`")
+        return j["flip"] if flip else j
 
     # ---------- index tables (computed from clips, never copies of data) ----------
     def rows(self, subjects: list[str] | tuple[str, ...] | None = None, split: str | None = None,
@@ -164,13 +188,16 @@ class Reader:
             raise StoreError(f"{self.path}/{arr.path}: cannot read rows {uniq[:5].tolist()}... ({type(e).__name__}: "
                              f"{e}); the store may be corrupt: run `pipeline check {self.path}`") from None
 
-    def read(self, rows, fields: tuple[str, ...] = ROW_FIELDS, maps: bool = False, flip: bool = False) -> dict:
+    def read(self, rows, fields: tuple[str, ...] = ROW_FIELDS, maps: bool = False, flip: bool = False,
+             joint_features: bool = False) -> dict:
         """Batched read of arbitrary rows (any order, repeats allowed).
 
         Returns per-row arrays: clip, frame, person, valid, bbox (n,4) px, affine (n,2,3), kp2d_gt (n,J,2) px,
         pose3d_cam (n,J,3) mm, camera (n,23) camera vectors, kp2d (n,J,2) px of the selected 2D source
         (+ kp2d_score for a backbone source), and with maps=True each level (n,C,H,W) float16
-        (flip=True: the maps of the flipped crop, from backbones/<name>/flip).
+        (flip=True: the maps of the flipped crop, from backbones/<name>/flip); with joint_features=True
+        `joint_features` (n, J, D) float16, the maps sampled at the joints (flip=True: of the flipped crop, joints
+        already in the flipped order).
         """
         rows = self._check_rows(rows)
         g = self.group
@@ -199,6 +226,8 @@ class Reader:
                 bb = bb["flip"]
             for lvl in self.levels:
                 out[lvl] = self._take(bb[lvl], rows)
+        if joint_features:
+            out["joint_features"] = self._take(self.joints_group(flip)["feat"], rows)
         return out
 
     def __len__(self) -> int:

@@ -9,6 +9,7 @@ Layout (see README "Store layout"):
       rows/<name>               per-row arrays of schemas.arrays.ROW_ARRAYS, chunk = shard_rows rows
       backbones/<name>/         attrs: backbone config, checkpoint sha256, levels, codec
         status (C,) int8 · kp2d, kp2d_score · s4..s32 (N, C, H, W) f16, chunk 1 row, shard shard_rows rows
+        joints/feat (N, J, D) f16 maps sampled at the 2D joints (CA-PF-S) · joints/status (C,) · joints/flip/feat
       imports/<name>/kp2d       imported 2D source, (N, J, 2) float32 px
 
 Clips own shard-aligned row ranges, so one writer per clip never shares a chunk or shard with another:
@@ -311,8 +312,9 @@ class DatasetGroup:
         for sub in ("backbones", "imports"):
             for _, g in self.group[sub].groups():
                 arrays += [a for name, a in g.arrays() if name != "status"]
-                if "flip" in g:
-                    arrays += [a for _, a in g["flip"].arrays()]
+                for sub_group in ("flip", "joints", "joints/flip"):
+                    if sub_group in g:
+                        arrays += [a for name, a in g[sub_group].arrays() if name != "status"]
         return arrays
 
     def _resize_rows(self, n_rows: int) -> None:
@@ -320,6 +322,8 @@ class DatasetGroup:
             a.resize((n_rows, *a.shape[1:]))
         for _, g in self.group["backbones"].groups():
             g["status"].resize((self.group["clips/start"].shape[0],))
+            if "joints" in g:
+                g["joints/status"].resize((self.group["clips/start"].shape[0],))
 
     # ---------- status ----------
     def status(self, backbone: str | None = None) -> np.ndarray:
@@ -417,6 +421,32 @@ class DatasetGroup:
                                  dtype=MAP_DTYPE, fill_value=0, compressors=comp,
                                  attributes={"unit": spec.unit, "meaning": spec.meaning})
         return g
+
+    def add_joint_features(self, backbone: str, keypoints: str) -> zarr.Group:
+        """Create (or return, on resume) backbones/<backbone>/joints: feat (N, J, D) float16 with D = sum of the
+        level channels in map order, chunk = shard_rows rows, the backbone's map codec; status (C,) int8 per clip;
+        flip/feat when the backbone has flipped maps. attrs: levels {name: channels}, dim D, keypoints (the 2D
+        source the maps were sampled at). StoreError if it exists sampled at another 2D source."""
+        g = self._backbone(backbone)
+        if "joints" in g:
+            j = g["joints"]
+            if j.attrs.get("keypoints") != keypoints:
+                raise StoreError(f"{self.where('backbones/' + backbone + '/joints')} exists, sampled at "
+                                 f"{j.attrs.get('keypoints')!r} 2D; this run asks for {keypoints!r}")
+            return j
+        levels = {k: int(v[0]) for k, v in g.attrs["levels"].items()}
+        dim = sum(levels.values())
+        j = g.create_group("joints")
+        j.attrs.update({"levels": levels, "dim": dim, "keypoints": keypoints, "dtype": MAP_DTYPE})
+        n, s, nj = self.n_rows, self.shard_rows, self.num_joints
+        comp = compressors(g.attrs.get("codec", DEFAULT_MAP_CODEC), typesize=2)
+        for tgt in [j] + ([j.create_group("flip")] if g.attrs.get("flip", False) else []):
+            tgt.create_array("feat", shape=(n, nj, dim), chunks=(s, nj, dim), dtype=MAP_DTYPE, fill_value=0,
+                             compressors=comp, attributes={"unit": "activation",
+                                                           "meaning": "maps sampled at the 2D joints"})
+        n_clips = self.group["clips/start"].shape[0]
+        j.create_array("status", shape=(n_clips,), chunks=(1,), dtype="int8", fill_value=PENDING)
+        return j
 
     def backbone_writer(self, name: str, clip_index: int) -> ClipWriter:
         """A streaming writer for one clip's backbone outputs (buffers whole shards)."""

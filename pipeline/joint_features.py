@@ -1,0 +1,98 @@
+"""Joint features (CA-PF-S's cached context vectors): every feature level sampled at the 2D joints.
+
+`sample_joint_features` is the pure stage function; `derive_joint_features` fills a store's
+`<dataset>/backbones/<name>/joints/feat` (N, J, D) float16 (and `joints/flip/feat` for flipped maps) from the maps
+already in the store, clip by clip (resumable: `joints/status` flips to DONE after a clip's rows are written).
+The 2D source sampled at is "gt" (rows/kp2d_gt) or the backbone's own detections (its kp2d); image px go to map
+coordinates with the stored crop affine exactly as the lifters' `ref` input (`lifters.data.image_to_ref`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lifters.data import DEFAULT_CROP_HW, image_to_ref
+from lifters.models.deformable import sample_points
+from schemas.arrays import DONE
+from schemas.errors import InputError, StoreError
+from schemas.joints import JOINT_SETS
+from storage.reader import Reader
+from storage.store import Store
+
+
+def sample_joint_features(maps: Mapping[str, np.ndarray], ref: np.ndarray) -> np.ndarray:
+    """Bilinear samples of every level at the joints -> (n, J, D) float16, D = sum of C_l in map order.
+
+    maps: {level: (n, C_l, H_l, W_l)} (any float dtype); ref: (n, J, 2) map-normalized (x, y) in [-1, 1],
+    `grid_sample(align_corners=True)` convention (-1 / +1: centres of the first / last pixel), border padding.
+    Sampling runs in float32.
+    """
+    ref_t = torch.from_numpy(np.ascontiguousarray(ref, dtype=np.float32))
+    if ref_t.ndim != 3 or ref_t.shape[-1] != 2:
+        raise InputError(f"joint reference points have shape {tuple(ref_t.shape)}, expected (n, J, 2)")
+    parts = []
+    for name, m in maps.items():
+        if m.ndim != 4 or m.shape[0] != ref_t.shape[0]:
+            raise InputError(f"map {name!r} has shape {tuple(m.shape)}, expected ({ref_t.shape[0]}, C, H, W)")
+        parts.append(sample_points(torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)), ref_t))
+    return torch.cat(parts, dim=-1).numpy().astype(np.float16)
+
+
+@dataclass
+class DeriveResult:
+    done: int
+    skipped: int
+    rows: int
+
+
+def _keypoint_source(reader_kp: str, backbone: str) -> str:
+    if reader_kp not in ("gt", backbone):
+        raise InputError(f"--keypoints must be 'gt' or the backbone's own detections {backbone!r}, got {reader_kp!r}")
+    return reader_kp
+
+
+def derive_clip(reader: Reader, ds, backbone: str, clip_index: int, crop_hw: tuple[int, int], perm: np.ndarray,
+                chunk: int) -> None:
+    """Sample one clip's stored maps at its 2D joints, write joints/feat (+ flip/feat), then mark the clip DONE."""
+    j = ds.group["backbones"][backbone]["joints"]
+    clip = ds.clip(clip_index)
+    for a in range(clip.start, clip.stop, chunk):
+        rows = np.arange(a, min(a + chunk, clip.stop), dtype=np.int64)
+        d = reader.read(rows, fields=("affine",), maps=True)
+        ref = image_to_ref(d["kp2d"], d["affine"], crop_hw)
+        j["feat"][a:a + len(rows)] = sample_joint_features({lv: d[lv] for lv in reader.levels}, ref)
+        if "flip" in j:
+            fm = reader.read(rows, fields=(), maps=True, flip=True)
+            fref = image_to_ref(d["kp2d"], d["affine"], crop_hw, np.ones(len(rows), bool), perm)
+            j["flip/feat"][a:a + len(rows)] = sample_joint_features({lv: fm[lv] for lv in reader.levels}, fref)
+    j["status"][clip_index] = DONE
+
+
+def derive_joint_features(store: str, backbone: str, keypoints: str = "gt", dataset: str | None = None,
+                          clips: list[int] | None = None,
+                          progress: Callable[[int, int], None] | None = None) -> DeriveResult:
+    """Cache joint features of `backbone` in `store` from its stored maps (no backbone run). Clips whose joint
+    features are DONE are skipped (resume); only clips whose rows and maps are DONE are derived. `clips`
+    restricts the work to those clip indices; `progress(done, total)` is called after each clip."""
+    reader = Reader(store, dataset=dataset, backbone=backbone, keypoints=_keypoint_source(keypoints, backbone))
+    if reader.backbone is None:
+        raise StoreError(f"{store}/{reader.dataset}: no backbone maps to sample; run `pipeline extract` with "
+                         f"--backbone first")
+    ds = Store.open(store, mode="r+").dataset(reader.dataset)
+    j = ds.add_joint_features(backbone, keypoints)
+    bb_attrs = dict(ds.group["backbones"][backbone].attrs)
+    crop_hw = tuple(int(x) for x in bb_attrs.get("input_size", DEFAULT_CROP_HW))
+    perm = JOINT_SETS[reader.attrs["joint_set"]].flip_permutation()
+    status = j["status"][:]
+    ready = [c.index for c in reader.ready_clips() if clips is None or c.index in clips]
+    todo = [i for i in ready if status[i] != DONE]
+    for n, ci in enumerate(todo):
+        derive_clip(reader, ds, backbone, ci, crop_hw, perm, ds.shard_rows)
+        if progress is not None:
+            progress(n + 1, len(todo))
+    return DeriveResult(done=len(todo), skipped=len(ready) - len(todo),
+                        rows=sum(ds.clip(i).length for i in todo))

@@ -11,14 +11,15 @@ from storage.reader import Reader
 
 # Options a resumed run must keep (they define the optimisation trajectory); others may change on resume.
 FIXED_ON_RESUME = ("model", "dataset", "keypoints", "backbone", "frame_stride", "batch_size", "lr", "lr_decay",
-                   "weight_decay", "offset_lr_scale", "seed", "flip_aug", "model_cfg")
+                   "weight_decay", "offset_lr_scale", "seed", "flip_aug", "model_cfg", "frames")
 
 
 @dataclass
 class TrainConfig:
     """One training run. lr: AdamW base rate (offset layers get `offset_lr_scale` x); lr_decay: exponential,
     per epoch; eval_every: steps between test-split evaluations (0: at every epoch end); max_steps: cap on the
-    total optimizer steps (None: epochs decide); workers: loader processes (0: read in the training process)."""
+    total optimizer steps (None: epochs decide); workers: loader processes (0: read in the training process);
+    frames: window length T of temporal models (odd; 1 for single-frame models)."""
 
     model: str
     cache: str
@@ -41,6 +42,7 @@ class TrainConfig:
     eval_every: int = 0
     eval_batch_size: int = 128
     model_cfg: dict[str, Any] = field(default_factory=dict)
+    frames: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +65,12 @@ class TrainConfig:
             raise InputError(f"--lr must be > 0 and lr_decay in (0, 1]; got {self.lr}, {self.lr_decay}")
         if self.eval_every < 0 or self.workers < 0:
             raise InputError("--eval-every and --workers must be >= 0")
+        if self.frames < 1 or self.frames % 2 == 0:
+            raise InputError(f"--frames must be an odd number >= 1 (windows are centred), got {self.frames}")
+        if self.frames > 1 and not getattr(MODELS[self.model], "temporal", False):
+            temporal = sorted(k for k, m in MODELS.items() if getattr(m, "temporal", False))
+            raise InputError(f"--frames {self.frames}: {self.model} is a single-frame model; temporal models: "
+                             f"{', '.join(temporal)}")
 
 
 def resumed_config(saved: dict[str, Any], given: dict[str, Any]) -> TrainConfig:
@@ -77,14 +85,19 @@ def resumed_config(saved: dict[str, Any], given: dict[str, Any]) -> TrainConfig:
     return TrainConfig.from_dict(merged)
 
 
-def model_kwargs(name: str, reader: Reader, overrides: dict[str, Any]) -> dict[str, Any]:
+def model_kwargs(name: str, reader: Reader, overrides: dict[str, Any], frames: int = 1) -> dict[str, Any]:
     """Keyword config for `build_model(name, ...)`: joint count from the store, the backbone's levels (name ->
-    channels, in map order) for context models, then `overrides` (e.g. dim, depth)."""
+    channels, in map order) for context models and joint-feature models, `frames` for temporal models, then
+    `overrides` (e.g. dim, depth)."""
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
     kw: dict[str, Any] = {"num_joints": int(reader.attrs["num_joints"])}
     if MODELS[name].needs_maps:
         kw["levels"] = {lv: int(shape[0]) for lv, shape in reader.levels.items()}
+    if getattr(MODELS[name], "needs_joint_features", False):
+        kw["levels"] = {lv: int(c) for lv, c in reader.joints_group().attrs["levels"].items()}
+    if getattr(MODELS[name], "temporal", False):
+        kw["frames"] = int(frames)
     kw.update(overrides)
     return kw
 

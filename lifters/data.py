@@ -6,7 +6,11 @@ and the DataLoader runs with `batch_size=None`, so `LiftingData[key]` returns a 
   ref    (B, J, 2) float32  the same joints in map-normalized crop coordinates: image px -> crop px by the stored
                             affine -> `u / (W / 2) - 1, v / (H / 2) - 1` (CA-PF; grid_sample align_corners=True)
   target (B, J, 3) float32  root-relative camera-frame 3D in metres (root joint exactly 0)
-  row, clip, frame (B,) int64 · flip (B,) bool · maps {level: (B, C, H, W) float16} when the model needs maps.
+  row, clip, frame (B,) int64 · flip (B,) bool · maps {level: (B, C, H, W) float16} when the model needs maps;
+  joint_features (B, J, D) float16 (the cached maps sampled at the joints) when the model needs them.
+Temporal models (`frames` T > 1) also get windows of T consecutive rows of the clip centred on each row, edge-padded
+(`Reader.windows`): kp2d_seq (B, T, J, 2), target_seq (B, T, J, 3) and jfeat_seq (B, T, J, D) with joint features;
+kp2d / ref / target / row / clip / frame stay the centre frame's. A flipped sample flips its whole window.
 Workers open the store lazily (the Reader pickles without its handle) and start with forkserver/spawn, never
 fork: zarr v3 runs an event-loop thread that a fork can deadlock.
 """
@@ -34,9 +38,11 @@ BatchKey = tuple[np.ndarray, np.ndarray]
 
 
 def open_reader(cache: str | Path, dataset: str | None = None, backbone: str | None = None,
-                keypoints: str = "gt", need_maps: bool = False) -> Reader:
-    """A Reader over `cache`; StoreError naming what exists if the maps or 2D source asked for are missing."""
-    reader = Reader(cache, dataset=dataset, backbone=backbone, keypoints=keypoints)
+                keypoints: str = "gt", need_maps: bool = False, need_joint_features: bool = False) -> Reader:
+    """A Reader over `cache`; StoreError naming what exists if the maps, joint features or 2D source asked for
+    are missing (joint features: the message names `pipeline derive ... --joint-features`)."""
+    reader = Reader(cache, dataset=dataset, backbone=backbone, keypoints=keypoints,
+                    joint_features=need_joint_features)
     if need_maps and reader.backbone is None:
         bbs = reader.ds.backbones()
         have = ", ".join(bbs) or "none"
@@ -56,6 +62,19 @@ def split_rows(reader: Reader, split: str, stride: int = 1) -> np.ndarray:
                          f"); the store has ready clips of: {', '.join(have) or 'none'}; extract the {split} "
                          f"subjects (pipeline extract --subjects ...)")
     return rows
+
+
+def check_windows(reader: Reader, model: str, frames: int) -> None:
+    """InputError if a temporal model cannot get windows from this dataset: still images (MuCo-3DHP rows are
+    person instances, not frames) or a window longer than every ready clip (names the longest clip length)."""
+    if reader.dataset == "muco":
+        raise InputError(f"{model} is a temporal model (windows of --frames consecutive frames) and {reader.path}/"
+                         f"muco holds still images (rows are person instances, not frames); train it on h36m "
+                         f"or 3dhp, or use a single-frame model")
+    longest = max((c.length for c in reader.ready_clips()), default=0)
+    if frames > longest:
+        raise InputError(f"--frames {frames} is longer than every clip of {reader.path}/{reader.dataset} (the "
+                         f"longest has {longest} frames); use --frames <= {longest} or extract longer clips")
 
 
 def backbone_attrs(reader: Reader) -> dict:
@@ -82,10 +101,17 @@ def image_to_ref(kp_px: np.ndarray, affine: np.ndarray, crop_hw: tuple[int, int]
 class LiftingData(Dataset):
     """Batches of lifter inputs for `rows` of a store; index with a `BatchKey` or a list of positions."""
 
-    def __init__(self, reader: Reader, rows: np.ndarray, maps: bool) -> None:
+    def __init__(self, reader: Reader, rows: np.ndarray, maps: bool, frames: int = 1,
+                 joint_features: bool = False) -> None:
         self.reader = reader
         self.rows = np.asarray(rows, dtype=np.int64)
         self.maps = bool(maps)
+        self.frames = int(frames)
+        self.joint_features = bool(joint_features)
+        if self.frames < 1 or self.frames % 2 == 0:
+            raise InputError(f"--frames must be an odd number >= 1 (windows are centred), got {frames}")
+        if self.maps and self.frames > 1:
+            raise InputError("windows of feature maps are not supported: a model reading maps is single-frame")
         attrs = reader.attrs
         self.joint_set = JOINT_SETS[attrs["joint_set"]]
         self.perm = self.joint_set.flip_permutation()
@@ -101,6 +127,11 @@ class LiftingData(Dataset):
             raise StoreError(f"{self.reader.path}/{self.reader.dataset}/backbones/{self.reader.backbone}: "
                              f"{what} needs the maps of flipped crops, which this store lacks; re-extract with "
                              f"`pipeline extract --flip` or drop {what}")
+        if self.joint_features:
+            try:
+                self.reader.joints_group(flip=True)
+            except StoreError as e:
+                raise StoreError(f"{what}: {e}; or drop {what}") from None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -122,23 +153,50 @@ class LiftingData(Dataset):
         if flip.any():
             self.check_flip("flip")
         r = self.reader
-        uniform = not self.maps or not flip.any() or flip.all()
-        d = r.read(rows, fields=READ_FIELDS, maps=self.maps and uniform, flip=bool(flip.any()))
+        t = self.frames
+        win = r.windows(rows, t) if t > 1 else rows[:, None]  # (B, T) rows
+        uniq, inv = np.unique(win, return_inverse=True)  # one read of every row the batch needs
+        inv = inv.reshape(win.shape)
+        centre = inv[:, t // 2]
+        uniform = not flip.any() or flip.all()
+        d = r.read(uniq, fields=READ_FIELDS, maps=self.maps and uniform, flip=bool(flip.any()),
+                   joint_features=self.joint_features and uniform)
         cam = d["camera"]
         enc = self.normalizer.encode(d["kp2d"], d["pose3d_cam"], cam[:, 21], cam[:, 22])
-        kp, target = enc["kp2d"], enc["pose3d"]
+        kp, target = enc["kp2d"][inv], enc["pose3d"][inv]  # (B, T, J, .)
         if flip.any():
             kp[flip] = flip_screen_2d(kp[flip], self.perm)
             target[flip] = flip_pose_3d(target[flip], self.perm)
-        out = {"kp2d": kp.astype(np.float32),
-               "ref": image_to_ref(d["kp2d"], d["affine"], self.crop_hw, flip, self.perm).astype(np.float32),
-               "target": target.astype(np.float32), "row": rows, "clip": d["clip"].astype(np.int64),
-               "frame": d["frame"].astype(np.int64), "flip": flip}
+        kp, target = kp.astype(np.float32), target.astype(np.float32)
+        out = {"kp2d": kp[:, t // 2],
+               "ref": image_to_ref(d["kp2d"][centre], d["affine"][centre], self.crop_hw, flip,
+                                   self.perm).astype(np.float32),
+               "target": target[:, t // 2], "row": rows, "clip": d["clip"][centre].astype(np.int64),
+               "frame": d["frame"][centre].astype(np.int64), "flip": flip}
+        if t > 1:
+            out["kp2d_seq"], out["target_seq"] = kp, target
+        if self.joint_features:
+            jf = d["joint_features"][inv] if uniform else self._mixed_joint_features(uniq, inv, flip)
+            out["joint_features"] = jf[:, t // 2]
+            if t > 1:
+                out["jfeat_seq"] = jf
         if self.maps:
             if uniform:
-                out["maps"] = {lv: d[lv] for lv in self.levels}
+                out["maps"] = {lv: d[lv][centre] for lv in self.levels}
             else:
                 out["maps"] = self._mixed_maps(rows, flip)
+        return out
+
+    def _mixed_joint_features(self, uniq: np.ndarray, inv: np.ndarray, flip: np.ndarray) -> np.ndarray:
+        """(B, T, J, D) joint features of a batch mixing flipped and plain windows (one read per kind)."""
+        out: np.ndarray | None = None
+        for f in (False, True):
+            sel = flip == f
+            need = np.unique(inv[sel])
+            part = self.reader.read(uniq[need], fields=(), joint_features=True, flip=f)["joint_features"]
+            if out is None:
+                out = np.empty((*inv.shape, *part.shape[1:]), dtype=part.dtype)
+            out[sel] = part[np.searchsorted(need, inv[sel])]
         return out
 
     def _mixed_maps(self, rows: np.ndarray, flip: np.ndarray) -> dict[str, np.ndarray]:

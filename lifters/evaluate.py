@@ -174,11 +174,14 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     model = make_model(ckpt["model"], ckpt["model_cfg"])
     load_weights(model, ckpt, path)
     model.to(dev)
-    reader = open_reader(cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=model.needs_maps)
+    needs_jf = bool(getattr(model, "needs_joint_features", False))
+    reader = open_reader(cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=model.needs_maps,
+                         need_joint_features=needs_jf)
     fp = store_fingerprint(reader)
     same = check_fingerprint(ckpt["fingerprint"], fp, cache, path)
     rows = split_rows(reader, "test", cfg.frame_stride)
-    data = LiftingData(reader, rows, maps=model.needs_maps)
+    data = LiftingData(reader, rows, maps=model.needs_maps, frames=int(getattr(model, "frames", 1)),
+                       joint_features=needs_jf)
     if flip_test:
         data.check_flip("--flip-test")
     keys = BatchKeys(len(data), batch_size or cfg.eval_batch_size, shuffle=False)
@@ -188,7 +191,8 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     report = {
         "run": str(run_dir), "checkpoint": path.name, "model": ckpt["model"], "step": int(ckpt["step"]),
         "epoch": int(ckpt["epoch"]), "cache": cache, "dataset": reader.dataset, "split": "test",
-        "keypoints": cfg.keypoints, "backbone": reader.backbone if model.needs_maps else None,
+        "keypoints": cfg.keypoints,
+        "backbone": reader.backbone if model.needs_maps or needs_jf else None, "frames": data.frames,
         "frame_stride": cfg.frame_stride, "rows": int(len(rows)), "flip_test": flip_test,
         "fingerprint": {"checkpoint": ckpt["fingerprint"], "store": fp, "match": same},
         "metrics": compute_metrics(pred_mm, gt_mm, res["clip"], res["frame"], _clip_actions(reader),

@@ -27,6 +27,23 @@ def count_flops(model: nn.Module, example_inputs: tuple[Any, ...] | Mapping[str,
     return int(counter.get_total_flops())
 
 
+def count_batch_flops(model: nn.Module, batch: dict) -> int:
+    """FLOPs of one forward pass on a (CPU) batch dict through the trainer's interface (`predict_batch` where
+    the model defines it, e.g. temporal or joint-feature models; else model(kp2d, ref, maps))."""
+    if hasattr(model, "predict_batch"):
+        return count_flops(_BatchForward(model), (batch,))
+    return count_flops(model, (batch["kp2d"], batch["ref"], batch.get("maps")))
+
+
+class _BatchForward(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.model.predict_batch(batch)
+
+
 def count_params(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of parameters (trainable only by default)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -29,7 +29,7 @@ from lifters.checkpoint import (
     store_fingerprint,
 )
 from lifters.config import TrainConfig, make_model, model_kwargs
-from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
+from lifters.data import BatchKeys, LiftingData, check_windows, make_loader, open_reader, split_rows
 from lifters.evaluate import batch_loss, predict, quick_p1, to_device
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
@@ -57,24 +57,31 @@ class Trainer:
         self.out = Path(cfg.out)
         self.device = check_device(cfg.device)
         needs_maps = MODELS[cfg.model].needs_maps
-        self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps)
+        needs_jf = getattr(MODELS[cfg.model], "needs_joint_features", False)
+        self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps,
+                                  need_joint_features=needs_jf)
         cfg.dataset = self.reader.dataset
-        if needs_maps:
+        if needs_maps or needs_jf:
             cfg.backbone = self.reader.backbone
         self.train_rows = split_rows(self.reader, "train", cfg.frame_stride)
         self.test_rows = split_rows(self.reader, "test", cfg.frame_stride)
         self.fingerprint = store_fingerprint(self.reader)
-        self.model_cfg = model_kwargs(cfg.model, self.reader, cfg.model_cfg)
+        self.model_cfg = model_kwargs(cfg.model, self.reader, cfg.model_cfg, cfg.frames)
         torch.manual_seed(cfg.seed)
         self.model = make_model(cfg.model, self.model_cfg).to(self.device)
+        self.frames = int(getattr(self.model, "frames", 1))
+        if getattr(self.model, "temporal", False):
+            check_windows(self.reader, cfg.model, self.frames)
         groups = param_groups(self.model, cfg.lr, cfg.offset_lr_scale)
         for g in groups:
             g["base_lr"] = g["lr"]
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.train_data = LiftingData(self.reader, self.train_rows, maps=needs_maps)
+        self.train_data = LiftingData(self.reader, self.train_rows, maps=needs_maps, frames=self.frames,
+                                      joint_features=needs_jf)
         if cfg.flip_aug:
             self.train_data.check_flip("--flip-aug")
-        self.test_data = LiftingData(self.reader, self.test_rows, maps=needs_maps)
+        self.test_data = LiftingData(self.reader, self.test_rows, maps=needs_maps, frames=self.frames,
+                                     joint_features=needs_jf)
         self.train_keys = BatchKeys(len(self.train_data), cfg.batch_size, shuffle=True, seed=cfg.seed,
                                     flip_p=0.5 if cfg.flip_aug else 0.0)
         self.test_keys = BatchKeys(len(self.test_data), cfg.eval_batch_size, shuffle=False)

@@ -69,6 +69,8 @@ def train(
                          ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print rows, parameters and FLOPs; train nothing.")
                        ] = False,
+    frames: Annotated[int | None, typer.Option(help="Window length T of temporal models (strided, capf-s; odd, "
+                                               "e.g. 27, 81, 243) [default: 1].")] = None,
 ) -> None:
     """Train a lifter from a store; best/last checkpoints, periodic test evaluation, a JSON-lines log."""
     from lifters.config import TrainConfig, resumed_config
@@ -77,7 +79,7 @@ def train(
     given = {"cache": cache, "epochs": epochs, "batch_size": batch_size, "lr": lr, "max_steps": max_steps,
              "device": device, "seed": seed, "keypoints": keypoints, "backbone": backbone, "dataset": dataset,
              "frame_stride": frame_stride, "flip_aug": flip_aug, "workers": workers, "eval_every": eval_every,
-             "model_cfg": _model_cfg(model_cfg)}
+             "model_cfg": _model_cfg(model_cfg), "frames": frames}
     if resume:
         from lifters.checkpoint import load_checkpoint
 
@@ -103,12 +105,12 @@ def train(
 
 def _dry_run(cfg) -> None:
     from lifters.data import to_torch
-    from lifters.flops import count_flops, count_params
+    from lifters.flops import count_batch_flops, count_params
     from lifters.train import Trainer
 
     t = Trainer(cfg, console=console, progress=False)
     b = to_torch(t.test_data.batch([0]))
-    flops = count_flops(t.model, (b["kp2d"], b["ref"], b.get("maps")))
+    flops = count_batch_flops(t.model, b)
     table = Table(box=None, show_header=False)
     for k, v in (("model", f"{cfg.model} {t.model_cfg}"), ("store", f"{cfg.cache} ({t.reader.dataset})"),
                  ("2D source", cfg.keypoints), ("maps", t.reader.backbone if t.model.needs_maps else "-"),

@@ -7,12 +7,16 @@ from typing import Any
 from torch import nn
 
 from lifters.models.capf import ContextAwarePoseFormer
+from lifters.models.capf_s import ContextAwarePoseFormerS
 from lifters.models.poseformer import PoseFormer
+from lifters.models.strided import StridedTransformer
 from schemas.errors import InputError
 
 MODELS: dict[str, type[nn.Module]] = {
     "capf": ContextAwarePoseFormer,
     "poseformer": PoseFormer,
+    "strided": StridedTransformer,
+    "capf-s": ContextAwarePoseFormerS,
 }
 
 

@@ -88,7 +88,9 @@ def extract(
     box: Annotated[str, typer.Option(help="Crop box: root (GT root +-1 m, CA-PF) | kp2d (GT 2D bbox x1.25) | FILE.npz "
                                       "of user boxes, one (L, 4) x0,y0,x1,y1 px array per clip key.")] = "root",
     retries: Annotated[int, typer.Option(help="Retries per failed clip before it is reported.")] = 1,
-    codec: Annotated[str | None, typer.Option(help="Map codec (default from the benchmark).")] = None,
+    codec: Annotated[str | None, typer.Option("--codec", "--encoding", help=(
+        "Map encoding (default from the benchmark): a lossless codec (blosc-zstd5, zstd3, ...), bitround-K "
+        "(K=1..9 fp16 mantissa bits kept) or int8; see storage/encodings.py."))] = None,
     shard_rows: Annotated[int | None, typer.Option(help="Rows per shard (write unit).")] = None,
     torch_threads: Annotated[int, typer.Option(
         help="torch threads per task (0: cores / workers on CPU). 1 is far faster on a machine shared with other "
@@ -117,6 +119,10 @@ def extract(
         raise InputError("pass either --workers (local cluster) or --dask-address (existing cluster), not both")
     if (workers is not None and workers < 1) or retries < 0 or torch_threads < 0 or gpus_per_worker < 0:
         raise InputError("--workers must be >= 1 and --retries, --torch-threads, --gpus-per-worker >= 0")
+    if codec is not None:
+        from storage.encodings import parse_encoding
+
+        parse_encoding(codec)  # unknown names fail here, listing the valid ones
     if joint_keypoints not in ("gt", backbone):
         raise InputError(f"--joint-keypoints must be gt or {backbone!r} (the backbone's detections), "
                          f"got {joint_keypoints!r}")

@@ -47,7 +47,9 @@ def info(store: Annotated[Path, typer.Argument(help="Path of the store (a direct
             init = "RANDOM INIT" if ba.get("random_init") else f"checkpoint sha256 {sha}"
             console.print(f"  backbone [bold]{bb}[/]: {init}; clips done {b['clips_done']}, pending "
                           f"{b['clips_pending']}, failed {b['clips_failed']}; "
-                          f"maps {_human(b['map_bytes_per_row'])}/row, {b['map_ratio_vs_raw_fp16']}x raw fp16")
+                          f"maps {b['encoding']}, {_human(b['map_bytes_per_row'])}/row, "
+                          f"{b['map_ratio_vs_raw_fp16']}x raw fp16"
+                          + (f", compacted from {ba['compacted_from']}" if ba.get("compacted_from") else ""))
             arrays += b["arrays"]
         t = Table(box=None)
         t.add_column("array", overflow="fold")
@@ -74,3 +76,25 @@ def check(store: Annotated[Path, typer.Argument(help="Path of the store (a direc
     for p in problems:
         err_console.print(f"  - {p}", highlight=False)
     raise typer.Exit(1)
+
+
+@app.command()
+def compact(
+    store: Annotated[Path, typer.Argument(help="Path of the store (a directory).")],
+    backbone: Annotated[str, typer.Option(help="Source backbone group to rewrite (it is only read).")],
+    encoding: Annotated[str, typer.Option(help="Target map encoding: a lossless codec (blosc-zstd5, zstd3, ...), "
+                                          "bitround-K (K=1..9 fp16 mantissa bits kept) or int8.")],
+    name: Annotated[str | None, typer.Option(help="Target group name (default BACKBONE-ENCODING).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing target group.")] = False,
+    dataset: Annotated[str | None, typer.Option(help="Dataset of the store (default: the only one).")] = None,
+) -> None:
+    """Rewrite a backbone group in another map encoding without re-running the backbone (resumable)."""
+    from storage.compact import compact as run_compact
+
+    with console.status("compacting ...") as status:
+        summary = run_compact(store, backbone, encoding, name=name, overwrite=overwrite, dataset=dataset,
+                              on_clip=lambda k, n: status.update(f"compacting: clip {k} of {n} written"))
+    verb = "resumed" if summary["resumed"] else "wrote"
+    console.print(f"[green]ok[/] {verb} {summary['dataset']}/backbones/{summary['target']} ({summary['encoding']}) "
+                  f"from {summary['source']}: {summary['clips_written']} clips, {summary['rows_written']} rows in "
+                  f"{summary['seconds']} s; {summary['clips_done']} clips done")

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, MAP_DTYPE, PENDING, ROW_ARRAYS
-from schemas.errors import StoreError
+from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, PENDING, ROW_ARRAYS
+from schemas.errors import CacheError, StoreError
+from storage.encodings import QPARAMS_SUFFIX, group_encoding
 from storage.store import DatasetGroup, Store
 
 
@@ -62,10 +63,12 @@ def store_info(path: str | Path) -> dict:
             arrays = [_array_info(store, a, done) for n, a in sorted(g.arrays()) if n != "status"]
             if "flip" in g:
                 arrays += [_array_info(store, a, done) for _, a in sorted(g["flip"].arrays())]
-            maps = [a for a in arrays if a["dtype"] == MAP_DTYPE]
+            map_names = {f"{lv}{sfx}" for lv in g.attrs.get("levels", {}) for sfx in ("", QPARAMS_SUFFIX)}
+            maps = [a for a in arrays if a["path"].rsplit("/", 1)[-1] in map_names]
             stored = sum(a["stored_bytes"] for a in maps)
             raw = sum(a["raw_bytes_written_rows"] for a in maps)
-            d["backbones"][bb] = {"attrs": dict(g.attrs), **{f"clips_{k}": v for k, v in _counts(bst).items()},
+            d["backbones"][bb] = {"attrs": dict(g.attrs), "encoding": group_encoding(dict(g.attrs)).name,
+                                  **{f"clips_{k}": v for k, v in _counts(bst).items()},
                                   "rows_written": done, "arrays": arrays, "map_stored_bytes": stored,
                                   "map_bytes_per_row": round(stored / done) if done else None,
                                   "map_ratio_vs_raw_fp16": round(stored / raw, 3) if raw else None}
@@ -162,10 +165,16 @@ def check_store(path: str | Path) -> list[str]:
             bg = g["backbones"][bb]
             base = f"{store.path}/{name}/backbones/{bb}"
             specs = {s.name: (s.row_shape(j), s.dtype) for s in BACKBONE_ROW_ARRAYS.values()}
+            try:
+                enc = group_encoding(dict(bg.attrs))
+            except CacheError as e:  # an unknown encoding attribute: report it, never raise
+                problems.append(f"{base}: {e}")
+                continue
             for lvl, shape in bg.attrs.get("levels", {}).items():
-                specs[lvl] = (tuple(shape), MAP_DTYPE)
-                if bg.attrs.get("flip"):
-                    specs[f"flip/{lvl}"] = (tuple(shape), MAP_DTYPE)
+                for pre in ("", "flip/") if bg.attrs.get("flip") else ("",):
+                    specs[f"{pre}{lvl}"] = (tuple(shape), enc.stored_dtype)
+                    if enc.kind == "int8":
+                        specs[f"{pre}{lvl}{QPARAMS_SUFFIX}"] = ((shape[0], 2), "float32")
             ok = {k: a for k, (shape, dt) in specs.items()
                   if _check_array(store, a := _get(bg, k), f"{base}/{k}", shape, dt, n_rows, problems)}
             bst = _get(bg, "status")

@@ -10,6 +10,8 @@ This module reads exactly the layouts `storage.store` writes, per the Zarr v3 sp
   decoded once per batch.
 Anything else returns None from `FastArray.open`, and the caller falls back to zarr. Output equals zarr's
 (tests/test_fastread.py), missing chunks read as the fill value, bad bytes raise StoreError naming the file.
+Encoded maps (storage/encodings.py): bitround-k and lossless arrays are plain fp16 here; int8 codes are decoded
+by `dequantize` on the same threads (tests/test_encodings.py checks fast == zarr for every encoding).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numcodecs
 import numpy as np
 
 from schemas.errors import StoreError
+from storage.encodings import dequantize_int8
 
 _EMPTY = np.uint64(2**64 - 1)
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
@@ -172,3 +175,14 @@ class FastArray:
                                      f"`pipeline check`") from None
         finally:
             os.close(fd)
+
+
+def dequantize(codes: np.ndarray, qparams: np.ndarray) -> np.ndarray:
+    """int8 maps: codes (n, C, H, W) uint8 + qparams (n, C, 2) float32 -> (n, C, H, W) float16, in row blocks
+    on the reader threads (numpy releases the GIL in its loops)."""
+    out = np.empty(codes.shape, dtype=np.float16)
+    n = len(codes)
+    step = max(1, -(-n // (2 * _pool()._max_workers)))
+    list(_pool().map(lambda a: dequantize_int8(codes[a:a + step], qparams[a:a + step], out=out[a:a + step]),
+                     range(0, n, step)))
+    return out

@@ -16,7 +16,8 @@ import zarr
 from schemas.arrays import DONE
 from schemas.errors import StoreError
 from schemas.splits import SPLITS
-from storage.fastread import FastArray
+from storage.encodings import QPARAMS_SUFFIX, Encoding, group_encoding
+from storage.fastread import FastArray, dequantize
 from storage.store import ClipRow, DatasetGroup, Store
 
 ROW_FIELDS = ("clip", "frame", "person", "valid", "bbox", "affine", "kp2d_gt", "pose3d_cam")
@@ -106,6 +107,13 @@ class Reader:
         if self.backbone is None:
             return {}
         return {k: tuple(v) for k, v in self.group["backbones"][self.backbone].attrs["levels"].items()}
+
+    @cached_property
+    def encoding(self) -> Encoding | None:
+        """How the selected backbone's maps are stored (storage/encodings.py); reads decode it."""
+        if self.backbone is None:
+            return None
+        return group_encoding(dict(self.group["backbones"][self.backbone].attrs))
 
     @cached_property
     def cameras(self) -> np.ndarray:
@@ -225,10 +233,17 @@ class Reader:
                                      f"re-extract with --flip")
                 bb = bb["flip"]
             for lvl in self.levels:
-                out[lvl] = self._take(bb[lvl], rows)
+                out[lvl] = self._map(bb, lvl, rows)
         if joint_features:
             out["joint_features"] = self._take(self.joints_group(flip)["feat"], rows)
         return out
+
+    def _map(self, group: zarr.Group, level: str, rows: np.ndarray) -> np.ndarray:
+        """(n, C, H, W) float16 maps of one level, decoded from the group's encoding."""
+        stored = self._take(group[level], rows)
+        if self.encoding is None or self.encoding.kind != "int8":
+            return stored
+        return dequantize(stored, self._take(group[level + QPARAMS_SUFFIX], rows))
 
     def __len__(self) -> int:
         return self.num_rows

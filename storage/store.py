@@ -7,9 +7,10 @@ Layout (see README "Store layout"):
                                 arrays start, length, camera_offset (C,) int64 · status (C,) int8, chunk 1
       cameras/params            (K, 23) float64 — schemas.camera.Camera.to_vector rows
       rows/<name>               per-row arrays of schemas.arrays.ROW_ARRAYS, chunk = shard_rows rows
-      backbones/<name>/         attrs: backbone config, checkpoint sha256, levels, codec
+      backbones/<name>/         attrs: backbone config, checkpoint sha256, levels, encoding + codec (storage/encodings)
         status (C,) int8 · kp2d, kp2d_score · s4..s32 (N, C, H, W) f16, chunk 1 row, shard shard_rows rows
         joints/feat (N, J, D) f16 maps sampled at the 2D joints (CA-PF-S) · joints/status (C,) · joints/flip/feat
+        (int8 encoding: s4..s32 uint8 codes + s4_scale_offset.. (N, C, 2) float32)
       imports/<name>/kp2d       imported 2D source, (N, J, 2) float32 px
 
 Clips own shard-aligned row ranges, so one writer per clip never shares a chunk or shard with another:
@@ -45,6 +46,7 @@ from schemas.camera import Camera
 from schemas.errors import StoreError
 from schemas.joints import JOINT_SETS
 from storage.codecs import DEFAULT_MAP_CODEC, compressors
+from storage.encodings import QPARAMS_SUFFIX, group_encoding, parse_encoding
 
 # Write every chunk a writer touches, even all-fill ones, so "a done clip has all its chunk files" is an
 # exact check (storage/audit.py) and a row of zeros is distinguishable from a row never written.
@@ -391,11 +393,14 @@ class DatasetGroup:
 
     def add_backbone(self, name: str, levels: dict[str, tuple[int, int, int]], attrs: dict | None = None,
                      codec: str = DEFAULT_MAP_CODEC, flip: bool = False) -> zarr.Group:
-        """Create backbones/<name> with kp2d, kp2d_score, status and one f16 array per level.
+        """Create backbones/<name> with kp2d, kp2d_score, status and one array per level.
 
-        Feature arrays: chunk = 1 row (the read unit), shard = shard_rows rows (the write unit).
-        If the group exists with the same levels it is returned (resume); otherwise an error.
+        codec: a map encoding name (storage.encodings.ENCODING_NAMES: lossless codecs, bitround-k, int8); level
+        arrays are f16 (uint8 codes + <level>_scale_offset for int8). Feature arrays: chunk = 1 row (the read
+        unit), shard = shard_rows rows (the write unit). If the group exists with the same levels it is
+        returned (resume); otherwise an error.
         """
+        enc = parse_encoding(codec)
         levels = {k: tuple(int(x) for x in v) for k, v in levels.items()}
         if name in self.backbones():
             g = self.group["backbones"][name]
@@ -405,21 +410,26 @@ class DatasetGroup:
                                  f"(flip={g.attrs.get('flip', False)}); this run has {levels} (flip={flip})")
             return g
         g = self.group["backbones"].create_group(name)
-        g.attrs.update({**(attrs or {}), "levels": {k: list(v) for k, v in levels.items()}, "codec": codec,
+        g.attrs.update({**(attrs or {}), "levels": {k: list(v) for k, v in levels.items()}, **enc.attrs(),
                         "flip": flip, "map_dtype": MAP_DTYPE})
         n, s, j = self.n_rows, self.shard_rows, self.num_joints
         for spec in BACKBONE_ROW_ARRAYS.values():
             _create_row_array(g, spec, j, n, s)
         n_clips = self.group["clips/start"].shape[0]
         g.create_array("status", shape=(n_clips,), chunks=(1,), dtype="int8", fill_value=PENDING)
-        comp = compressors(codec, typesize=2)
+        comp = compressors(enc.codec, typesize=np.dtype(enc.stored_dtype).itemsize)
         targets = [g] + ([g.create_group("flip")] if flip else [])
         for tgt in targets:
             for lvl, (ch, h, w) in levels.items():
                 spec = level_spec(lvl, ch, h, w)
                 tgt.create_array(lvl, shape=(n, ch, h, w), chunks=(1, ch, h, w), shards=(s, ch, h, w),
-                                 dtype=MAP_DTYPE, fill_value=0, compressors=comp,
-                                 attributes={"unit": spec.unit, "meaning": spec.meaning})
+                                 dtype=enc.stored_dtype, fill_value=0, compressors=comp,
+                                 attributes={"unit": spec.unit, "meaning": spec.meaning, "encoding": enc.name})
+                if enc.kind == "int8":
+                    tgt.create_array(lvl + QPARAMS_SUFFIX, shape=(n, ch, 2), chunks=(s, ch, 2), dtype="float32",
+                                     fill_value=0, compressors=_small_codecs(),
+                                     attributes={"unit": "activation", "meaning": f"int8 (scale, offset) per "
+                                                 f"channel of {lvl}: value = code * scale + offset"})
         return g
 
     def add_joint_features(self, backbone: str, keypoints: str) -> zarr.Group:
@@ -496,6 +506,7 @@ class ClipWriter:
         self.buffered = 0
         self.written = 0
         self.shard = ds.shard_rows
+        self.encoding = group_encoding(dict(self.g.attrs))
 
     def append(self, batch: dict[str, np.ndarray]) -> None:
         missing = sorted(set(self.names) - set(batch))
@@ -518,7 +529,9 @@ class ClipWriter:
         start = self.clip.start + self.written
         for k in self.names:
             data = np.concatenate(self.buf[k]) if len(self.buf[k]) > 1 else self.buf[k][0]
-            self.g[k][start:start + n] = data[:n]
+            parts = self.encoding.encode(data[:n]) if k.rsplit("/", 1)[-1] in self.levels else {"": data[:n]}
+            for suffix, part in parts.items():
+                self.g[k + suffix][start:start + n] = part
             self.buf[k] = [data[n:]] if len(data) > n else []
         self.buffered -= n
         self.written += n

@@ -98,6 +98,8 @@ def model_kwargs(name: str, reader: Reader, overrides: dict[str, Any], frames: i
         kw["levels"] = {lv: int(c) for lv, c in reader.joints_group().attrs["levels"].items()}
     if getattr(MODELS[name], "temporal", False):
         kw["frames"] = int(frames)
+    if getattr(MODELS[name], "needs_joint_set", False):  # e.g. cdl: bones and the neck->knee scale
+        kw["joint_set"] = str(reader.attrs["joint_set"])
     kw.update(overrides)
     return kw
 

@@ -41,7 +41,8 @@ def _model_cfg(text: str | None) -> dict[str, Any] | None:
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help="Lifter: capf (Context-Aware PoseFormer) or poseformer.")],
+    model: Annotated[str, typer.Argument(help="Lifter: capf (Context-Aware PoseFormer), poseformer, "
+                                     "plt (Lifting by Image), cdl (Cascaded Dimension-Lifting).")],
     out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints, metrics_log.jsonl).")],
     cache: Annotated[str | None, typer.Option("--cache", help="Store to train from (default on --resume: "
                                               "the run's store).")] = None,

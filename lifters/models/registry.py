@@ -8,6 +8,8 @@ from torch import nn
 
 from lifters.models.capf import ContextAwarePoseFormer
 from lifters.models.capf_s import ContextAwarePoseFormerS
+from lifters.models.cdl import CascadedDimensionLifting
+from lifters.models.plt import PLT
 from lifters.models.poseformer import PoseFormer
 from lifters.models.strided import StridedTransformer
 from schemas.errors import InputError
@@ -17,6 +19,8 @@ MODELS: dict[str, type[nn.Module]] = {
     "poseformer": PoseFormer,
     "strided": StridedTransformer,
     "capf-s": ContextAwarePoseFormerS,
+    "plt": PLT,
+    "cdl": CascadedDimensionLifting,
 }
 
 

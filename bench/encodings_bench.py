@@ -1,0 +1,150 @@
+"""Measured trade-off of the map encodings (issue 9): bytes, encode/decode MB/s, random reads, capf MPJPE.
+
+One store, one backbone group per encoding (made with `pipeline compact STORE --backbone SRC --encoding ENC`,
+named SRC-ENC). Two parts, run separately (training is CPU-heavy):
+
+    # bytes per frame (from the groups on disk), encode / decode MB/s (in memory, one thread), random-read
+    # samples/s (Reader, batches of 64 random train rows, maps + flip=False)
+    .venv/bin/python bench/encodings_bench.py io --cache STORE --groups hrnet32-blosc-zstd5,hrnet32-int8,...
+    # capf trained on each group: same seed, same reduced config as bench/capf_vs_poseformer.py, GT 2D
+    .venv/bin/python bench/encodings_bench.py train --cache STORE --groups ... --seeds 0 [--steps 400]
+
+Each part appends to bench/out/encodings_<part>.json (or --out) one record per group (per seed), so a killed run
+keeps what it measured; the table for docs/benchmarks.md is printed by `report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).parent / "out"
+RAW_FP16_BYTES = 368_640  # HRNet-W32 s4..s32 maps of one 256x192 crop, fp16
+READ_BATCH = 64
+
+
+def _append(path: Path, rec: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(json.dumps(rec), flush=True)
+
+
+def _group_bytes(cache: str, group: str) -> dict:
+    """Stored map bytes per written row of a group (levels + int8 scale/offset arrays, no kp2d)."""
+    from storage.audit import store_info
+
+    for d in store_info(cache)["datasets"].values():
+        if group in d["backbones"]:
+            b = d["backbones"][group]
+            return {"bytes_per_frame": b["map_bytes_per_row"], "rows": b["rows_written"],
+                    "encoding": b["encoding"]}
+    raise SystemExit(f"no group {group} in {cache}")
+
+
+def _codec_timing(maps: dict[str, np.ndarray], encoding: str, repeats: int) -> tuple[float, float]:
+    """(encode MB/s, decode MB/s) of raw fp16 bytes through encoding + its lossless codec, one row at a time."""
+    import numcodecs
+
+    from storage.codecs import compressors
+    from storage.encodings import QPARAMS_SUFFIX, dequantize_int8, parse_encoding
+
+    enc = parse_encoding(encoding)
+    comp = compressors(enc.codec, typesize=np.dtype(enc.stored_dtype).itemsize)
+    codec = numcodecs.get_codec(comp[0].to_dict()["configuration"] | {"id": comp[0].to_dict()["name"]}) \
+        if comp else None
+    raw = sum(a.nbytes for a in maps.values())
+    t_enc = t_dec = 0.0
+    for _ in range(repeats):
+        blobs = {}
+        t0 = time.perf_counter()
+        for lv, a in maps.items():
+            parts = enc.encode(a)
+            blobs[lv] = {s: [codec.encode(np.ascontiguousarray(p[i])) if codec else p[i].tobytes()
+                             for i in range(len(p))] for s, p in parts.items()}
+        t_enc += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for lv, a in maps.items():
+            b = blobs[lv]
+            stored = np.stack([np.frombuffer(codec.decode(x) if codec else x, enc.stored_dtype).reshape(a.shape[1:])
+                               for x in b[""]])
+            if enc.kind == "int8":
+                q = np.stack([np.frombuffer(codec.decode(x), "float32").reshape(a.shape[1], 2)
+                              for x in b[QPARAMS_SUFFIX]])
+                stored = dequantize_int8(stored, q)
+        t_dec += time.perf_counter() - t0
+    mb = raw * repeats / 1e6
+    return mb / t_enc, mb / t_dec
+
+
+def io_part(args: argparse.Namespace) -> None:
+    from storage.reader import Reader
+
+    out = Path(args.out or OUT / "encodings_io.json")
+    src = Reader(args.cache, backbone=args.groups.split(",")[0])
+    train_rows = src.rows(split="train")
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(train_rows, args.codec_rows, replace=False))
+    maps = {lv: a for lv, a in src.read(sample, fields=(), maps=True).items() if lv in src.levels}
+    for group in args.groups.split(","):
+        info = _group_bytes(args.cache, group)
+        enc_mbs, dec_mbs = _codec_timing(maps, info["encoding"], args.repeats)
+        r = Reader(args.cache, backbone=group)
+        r.read(rng.choice(train_rows, READ_BATCH), fields=(), maps=True)  # warm: open arrays, shard files
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < args.read_seconds:
+            r.read(rng.choice(train_rows, READ_BATCH), maps=True)
+            n += READ_BATCH
+        _append(out, {"group": group, **info, "vs_raw_fp16": round(info["bytes_per_frame"] / RAW_FP16_BYTES, 4),
+                      "encode_MBps": round(enc_mbs, 1), "decode_MBps": round(dec_mbs, 1),
+                      "read_samples_per_s": round(n / (time.perf_counter() - t0), 1)})
+
+
+def train_part(args: argparse.Namespace) -> None:
+    import torch
+    from capf_vs_poseformer import MODELS  # same directory: the reduced capf config of that bench
+
+    from lifters.config import TrainConfig
+    from lifters.evaluate import evaluate_run
+    from lifters.train import train
+
+    torch.set_num_threads(1)
+    out = Path(args.out or OUT / "encodings_train.json")
+    runs = Path(args.runs)
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for group in args.groups.split(","):
+            run = runs / f"{group}-s{seed}"
+            t0 = time.perf_counter()
+            train(TrainConfig(model="capf", cache=args.cache, out=str(run), epochs=10_000, batch_size=args.batch,
+                              lr=1e-3, max_steps=args.steps, seed=seed, workers=0, eval_every=args.steps,
+                              backbone=group, model_cfg=MODELS["capf"]), progress=False)
+            m = evaluate_run(run, which="last")
+            _append(out, {"group": group, "seed": seed, "steps": args.steps, "batch": args.batch,
+                          "train_s": round(time.perf_counter() - t0, 1),
+                          **{f"{k}_mm": round(m["metrics"][k]["mean_over_actions"], 2) for k in ("P1", "P2")},
+                          "P1_over_frames_mm": round(m["metrics"]["P1"]["mean_over_frames"], 2)})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("part", choices=("io", "train"))
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--groups", required=True, help="comma-separated backbone groups; the first is the reference")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--codec-rows", type=int, default=64, help="io: rows timed through encode/decode")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--read-seconds", type=float, default=10.0)
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--runs", default="/tmp/ctxpose-encodings-runs")
+    args = ap.parse_args()
+    (io_part if args.part == "io" else train_part)(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -64,11 +64,13 @@ def info(store: Annotated[Path, typer.Argument(help="Path of the store (a direct
 
 
 @app.command()
-def check(store: Annotated[Path, typer.Argument(help="Path of the store (a directory).")]) -> None:
+def check(store: Annotated[Path, typer.Argument(help="Path of the store (a directory).")],
+          deep: Annotated[bool, typer.Option("--deep", help="Also decode every feature-map row (reads every byte; "
+                                             "default: verify their shard indices, O(files)).")] = False) -> None:
     """Validate a store: exit 0 when valid, else exit 1 listing every problem."""
     from storage.audit import check_store
 
-    problems = check_store(store)
+    problems = check_store(store, deep=deep)
     if not problems:
         console.print(f"[green]ok[/] {store}: no problems found")
         return

@@ -11,6 +11,7 @@ import zarr
 from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, PENDING, ROW_ARRAYS
 from schemas.errors import CacheError, StoreError
 from storage.encodings import QPARAMS_SUFFIX, group_encoding
+from storage.fastread import FastArray
 from storage.store import DatasetGroup, Store
 
 
@@ -108,10 +109,27 @@ def _get(group: zarr.Group, key: str) -> zarr.Array | None:
     return a if isinstance(a, zarr.Array) else None
 
 
+def _clip_rows(store: Store, arr: zarr.Array, fast: dict, start: int, stop: int, need: bool,
+               deep: bool) -> np.ndarray | None:
+    """Rows [start, stop) of `arr` decoded (fast reader; zarr for other layouts), or, for sharded maps when neither
+    the data (`need`) nor a full decode (`deep`) is asked for, only their shard indices verified (None)."""
+    if arr.path not in fast:
+        fast[arr.path] = FastArray.open(store.path, arr.path)
+    fa = fast[arr.path]
+    if fa is None:
+        return arr[start:stop]
+    if fa.sharded and not (need or deep):
+        fa.verify(start, stop)
+        return None
+    return fa.read(np.arange(start, stop))
+
+
 def _check_done_clips(store: Store, ds: DatasetGroup, arrays: dict[str, zarr.Array], status: np.ndarray,
-                      problems: list[str], nan_check: tuple[str, ...] = ()) -> None:
-    """Every chunk of every DONE clip exists and decodes; targets hold no NaN on valid rows."""
-    valid = ds.group["rows/valid"]
+                      problems: list[str], nan_check: tuple[str, ...] = (), deep: bool = False) -> None:
+    """Every chunk of every DONE clip exists and is readable; targets hold no NaN on valid rows. Small arrays are
+    decoded; feature maps (sharded) have every shard index verified (crc32c, every row written, offsets inside the
+    shard), and with `deep` every row decoded too (O(bytes) instead of O(files))."""
+    valid, fast = ds.group["rows/valid"], {}
     for c in ds.clips():
         if status[c.index] != DONE:
             continue
@@ -121,21 +139,22 @@ def _check_done_clips(store: Store, ds: DatasetGroup, arrays: dict[str, zarr.Arr
                     problems.append(f"{store.path / f}: missing chunk of {arr.path} for clip {c.index} "
                                     f"({c.subject}/{c.action} {c.subaction}/{c.camera}) marked done")
             try:
-                data = arr[c.start:c.stop]
+                data = _clip_rows(store, arr, fast, c.start, c.stop, name in nan_check, deep)
             except Exception as e:  # noqa: BLE001
                 problems.append(f"{store.path / arr.path}: unreadable chunk for rows {c.start}..{c.stop - 1} "
                                 f"(clip {c.index}): {type(e).__name__}: {e}")
                 continue
             if name in nan_check:
-                v = valid[c.start:c.stop]
+                v = _clip_rows(store, valid, fast, c.start, c.stop, True, deep)
                 bad = ~np.isfinite(data[v]).reshape(int(v.sum()), -1).all(axis=1)
                 if bad.any():
                     problems.append(f"{store.path / arr.path}: {int(bad.sum())} valid rows with NaN/inf in clip "
                                     f"{c.index} (first row {c.start + int(np.flatnonzero(v)[np.flatnonzero(bad)[0]])})")
 
 
-def check_store(path: str | Path) -> list[str]:
-    """All problems found (empty list = valid store). Never raises for a broken store: reports it."""
+def check_store(path: str | Path, deep: bool = False) -> list[str]:
+    """All problems found (empty list = valid store). Never raises for a broken store: reports it.
+    deep: also decode every feature-map row (default: verify their shard indices only)."""
     try:
         store = Store.open(path)
     except StoreError as e:
@@ -160,7 +179,7 @@ def check_store(path: str | Path) -> list[str]:
                             n_rows, problems):
                 rows_ok[spec.name] = arr
         if "valid" in rows_ok:
-            _check_done_clips(store, ds, rows_ok, status, problems, nan_check=("pose3d_cam", "kp2d_gt"))
+            _check_done_clips(store, ds, rows_ok, status, problems, nan_check=("pose3d_cam", "kp2d_gt"), deep=deep)
         for bb in ds.backbones():
             bg = g["backbones"][bb]
             base = f"{store.path}/{name}/backbones/{bb}"
@@ -181,5 +200,5 @@ def check_store(path: str | Path) -> list[str]:
             if bst is None:
                 problems.append(f"{base}/status: missing array")
             elif "valid" in rows_ok:
-                _check_done_clips(store, ds, ok, bst[:], problems)
+                _check_done_clips(store, ds, ok, bst[:], problems, deep=deep)
     return problems

@@ -100,7 +100,13 @@ class Reader:
     @cached_property
     def row_clip(self) -> np.ndarray:
         """(N,) int32 clip index of every row (-1 for padding)."""
-        return self.group["rows/clip"][:]
+        return self._take(self.group["rows/clip"], np.arange(self.num_rows))
+
+    @cached_property
+    def valid(self) -> np.ndarray:
+        """(N,) bool valid flag of every row: one fast read (N / shard_rows chunk files), shared by every index
+        table (train, test, ...) of this reader."""
+        return self._take(self.group["rows/valid"], np.arange(self.num_rows))
 
     @cached_property
     def levels(self) -> dict[str, tuple[int, int, int]]:
@@ -162,7 +168,7 @@ class Reader:
             out.append(np.arange(c.start, c.stop, stride, dtype=np.int64))
         idx = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
         if valid_only and len(idx):
-            idx = idx[self.group["rows/valid"][:][idx]]
+            idx = idx[self.valid[idx]]
         return idx
 
     def windows(self, rows: np.ndarray, frames: int) -> np.ndarray:

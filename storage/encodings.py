@@ -106,12 +106,16 @@ def quantize_int8(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def dequantize_int8(codes: np.ndarray, qparams: np.ndarray, out: np.ndarray | None = None,
                     dtype: str = "float16") -> np.ndarray:
-    """codes (n, C, H, W) uint8 + qparams (n, C, 2) float32 -> (n, C, H, W) `dtype` = code * scale + offset."""
+    """codes (n, C, H, W) uint8 + qparams (n, C, 2) float32 -> (n, C, H, W) `dtype` = code * scale + offset.
+
+    Through a per-row (C, 256) table of the 256 decoded values (computed in float32, cast once): a gather per
+    value instead of a float32 pass + a slow numpy float32->float16 cast per value (3x faster, same result)."""
+    n, ch = codes.shape[:2]
     if out is None:
         out = np.empty(codes.shape, dtype=dtype)
-    tmp = np.empty(codes.shape[1:], dtype=np.float32)
-    for i in range(len(codes)):  # one row at a time: float32 temporaries stay in cache
-        np.multiply(codes[i], qparams[i, :, 0, None, None], out=tmp)
-        np.add(tmp, qparams[i, :, 1, None, None], out=tmp)
-        out[i] = tmp
+    table = (np.arange(INT8_LEVELS + 1, dtype=np.float32) * qparams[:, :, 0, None]
+             + qparams[:, :, 1, None]).astype(out.dtype)  # (n, C, 256)
+    base = (np.arange(ch, dtype=np.int32) * (INT8_LEVELS + 1)).reshape(ch, *([1] * (codes.ndim - 2)))
+    for i in range(n):  # one row at a time: the index temporaries stay in cache
+        np.take(table[i].reshape(-1), codes[i] + base, out=out[i])
     return out

@@ -55,8 +55,12 @@ def _codec_timing(maps: dict[str, np.ndarray], encoding: str, repeats: int) -> t
 
     enc = parse_encoding(encoding)
     comp = compressors(enc.codec, typesize=np.dtype(enc.stored_dtype).itemsize)
-    codec = numcodecs.get_codec(comp[0].to_dict()["configuration"] | {"id": comp[0].to_dict()["name"]}) \
-        if comp else None
+    codec = None
+    if comp:  # the numcodecs twin of the zarr codec (what storage/fastread.py decodes with)
+        name, cfg = comp[0].to_dict()["name"], comp[0].to_dict()["configuration"]
+        codec = numcodecs.Zstd(level=cfg["level"]) if name == "zstd" else numcodecs.Blosc(
+            cname=cfg["cname"], clevel=cfg["clevel"],
+            shuffle={"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[cfg["shuffle"]])
     raw = sum(a.nbytes for a in maps.values())
     t_enc = t_dec = 0.0
     for _ in range(repeats):
@@ -85,12 +89,14 @@ def io_part(args: argparse.Namespace) -> None:
     from storage.reader import Reader
 
     out = Path(args.out or OUT / "encodings_io.json")
-    src = Reader(args.cache, backbone=args.groups.split(",")[0])
+    src = Reader(args.cache, backbone=args.groups.split(",")[0] or args.joints)
     train_rows = src.rows(split="train")
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(train_rows, args.codec_rows, replace=False))
     maps = {lv: a for lv, a in src.read(sample, fields=(), maps=True).items() if lv in src.levels}
-    for group in args.groups.split(","):
+    if args.joints:
+        _append(out, joints_row(args, maps, train_rows))
+    for group in [g for g in args.groups.split(",") if g]:
         info = _group_bytes(args.cache, group)
         enc_mbs, dec_mbs = _codec_timing(maps, info["encoding"], args.repeats)
         r = Reader(args.cache, backbone=group)
@@ -102,6 +108,48 @@ def io_part(args: argparse.Namespace) -> None:
         _append(out, {"group": group, **info, "vs_raw_fp16": round(info["bytes_per_frame"] / RAW_FP16_BYTES, 4),
                       "encode_MBps": round(enc_mbs, 1), "decode_MBps": round(dec_mbs, 1),
                       "read_samples_per_s": round(n / (time.perf_counter() - t0), 1)})
+
+
+def joints_row(args: argparse.Namespace, maps: dict[str, np.ndarray], train_rows: np.ndarray) -> dict:
+    """The joint-sampled vectors of capf-s (backbones/<g>/joints/feat, `pipeline derive --joint-features`).
+
+    encode MB/s: raw fp16 map bytes consumed per second by sampling at the joints + compressing; decode MB/s:
+    (n, J, D) fp16 feature bytes decoded per second; reads: Reader(joint_features=True), no maps."""
+    import os
+
+    import numcodecs
+
+    from pipeline.joint_features import sample_joint_features
+    from storage.reader import Reader
+
+    r = Reader(args.cache, backbone=args.joints, joint_features=True)
+    feat = r.joints_group()["feat"]
+    rows_done = sum(c.length for c in r.ready_clips())
+    fdir = Path(args.cache) / feat.path
+    stored = sum(os.path.getsize(Path(d) / f) for d, _, fs in os.walk(fdir) for f in fs if f != "zarr.json")
+    n = len(next(iter(maps.values())))
+    ref = np.random.default_rng(0).uniform(-1, 1, (n, r.ds.num_joints, 2)).astype(np.float32)
+    codec = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=1)
+    t0 = time.perf_counter()
+    for _ in range(args.repeats):
+        blob = codec.encode(sample_joint_features(maps, ref))
+    t_enc = (time.perf_counter() - t0) / args.repeats
+    t0 = time.perf_counter()
+    for _ in range(args.repeats):
+        dec = np.frombuffer(codec.decode(blob), np.float16)
+    t_dec = (time.perf_counter() - t0) / args.repeats
+    rng = np.random.default_rng(1)
+    r.read(rng.choice(train_rows, READ_BATCH), joint_features=True)
+    t0, k = time.perf_counter(), 0
+    while time.perf_counter() - t0 < args.read_seconds:
+        r.read(rng.choice(train_rows, READ_BATCH), joint_features=True)
+        k += READ_BATCH
+    return {"group": f"{args.joints}/joints/feat", "encoding": "joint features (" + str(feat.dtype) + ", "
+            f"{tuple(feat.shape[1:])})", "bytes_per_frame": round(stored / rows_done), "rows": rows_done,
+            "vs_raw_fp16": round(stored / rows_done / RAW_FP16_BYTES, 4),
+            "encode_MBps": round(sum(a.nbytes for a in maps.values()) / 1e6 / t_enc, 1),
+            "decode_MBps": round(dec.nbytes / 1e6 / t_dec, 1),
+            "read_samples_per_s": round(k / (time.perf_counter() - t0), 1)}
 
 
 def train_part(args: argparse.Namespace) -> None:
@@ -135,6 +183,7 @@ def main() -> None:
     ap.add_argument("--cache", required=True)
     ap.add_argument("--groups", required=True, help="comma-separated backbone groups; the first is the reference")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--joints", default=None, help="io: also measure this group's joints/feat (capf-s vectors)")
     ap.add_argument("--codec-rows", type=int, default=64, help="io: rows timed through encode/decode")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--read-seconds", type=float, default=10.0)

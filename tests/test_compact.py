@@ -59,7 +59,7 @@ def test_lossless_compact_of_a_real_store_reads_byte_equal(tmp_path_factory, tmp
         "h36m/backbones/hrnet32"].attrs["checkpoint_sha256"]
     r = run_cli("info", str(path))
     assert "hrnet32-zstd3" in r.stdout and "compacted from hrnet32" in r.stdout
-    assert run_cli("check", str(path)).returncode == 0
+    assert check_store(path) == []
 
 
 @pytest.mark.parametrize("encoding", ["bitround-3", "int8"])
@@ -78,6 +78,11 @@ def test_lossy_compact_within_bounds_and_checked(tmp_path, encoding):
             else:
                 assert np.all(np.abs(x - y) <= 2.0**-4 * np.maximum(np.abs(x), 2.0**-14))
     assert check_store(path) == []
+    if encoding == "int8":  # check knows the scale/offset arrays of an int8 group
+        (path / "h36m/backbones/small/flip/s8_scale_offset/c/0/0/0").unlink()
+        assert check_store(path) == [f"{path}/h36m/backbones/small/flip/s8_scale_offset/c/0/0/0: missing chunk of "
+                                     f"h36m/backbones/small/flip/s8_scale_offset for clip 0 (S1/Walking 1/54138969) "
+                                     f"marked done"]
 
 
 def test_bad_inputs_refused_with_clear_errors(tmp_path):

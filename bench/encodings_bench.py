@@ -10,7 +10,9 @@ named SRC-ENC). Two parts, run separately (training is CPU-heavy):
     .venv/bin/python bench/encodings_bench.py train --cache STORE --groups ... --seeds 0 [--steps 400]
 
 Each part appends to bench/out/encodings_<part>.json (or --out) one record per group (per seed), so a killed run
-keeps what it measured; the table for docs/benchmarks.md is printed by `report`.
+keeps what it measured; the table for docs/benchmarks.md is printed by
+
+    .venv/bin/python bench/encodings_bench.py report --cache STORE --groups REFERENCE_GROUP
 """
 
 from __future__ import annotations
@@ -177,9 +179,32 @@ def train_part(args: argparse.Namespace) -> None:
                           "P1_over_frames_mm": round(m["metrics"]["P1"]["mean_over_frames"], 2)})
 
 
+def report(args: argparse.Namespace) -> None:
+    """Markdown table: io records (last per group) joined with the training records (P1 per seed, vs reference)."""
+    io = {}
+    for line in Path(args.out or OUT / "encodings_io.json").read_text().splitlines():
+        rec = json.loads(line)
+        io[rec["group"]] = rec
+    train: dict[str, dict[int, float]] = {}
+    for line in Path(args.train_out).read_text().splitlines() if args.train_out else []:
+        if line.startswith("{"):
+            rec = json.loads(line)
+            train.setdefault(rec["group"], {})[rec["seed"]] = rec["P1_mm"]
+    ref = train.get(args.groups.split(",")[0], {})
+    print("| encoding (group) | bytes/frame | vs raw fp16 | encode MB/s | decode MB/s | random-read samples/s | "
+          "capf P1 mm (seed: value) | vs lossless, same seed |")
+    print("|---|---|---|---|---|---|---|---|")
+    for g, x in io.items():
+        p1 = train.get(g, {})
+        rel = ", ".join(f"{100 * (v / ref[s] - 1):+.1f}%" for s, v in sorted(p1.items()) if s in ref)
+        print(f"| {x['encoding']} ({g}) | {x['bytes_per_frame']:,} | {x['vs_raw_fp16']:.3f} | {x['encode_MBps']} | "
+              f"{x['decode_MBps']} | {x['read_samples_per_s']} | "
+              f"{', '.join(f'{s}: {v:.1f}' for s, v in sorted(p1.items())) or 'n/a'} | {rel or '-'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=("io", "train"))
+    ap.add_argument("part", choices=("io", "train", "report"))
     ap.add_argument("--cache", required=True)
     ap.add_argument("--groups", required=True, help="comma-separated backbone groups; the first is the reference")
     ap.add_argument("--out", default=None)
@@ -191,8 +216,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--runs", default="/tmp/ctxpose-encodings-runs")
+    ap.add_argument("--train-out", default=str(OUT / "encodings_train.json"), help="report: the train records")
     args = ap.parse_args()
-    (io_part if args.part == "io" else train_part)(args)
+    {"io": io_part, "train": train_part, "report": report}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -426,8 +426,8 @@ class DatasetGroup:
                                  dtype=enc.stored_dtype, fill_value=0, compressors=comp,
                                  attributes={"unit": spec.unit, "meaning": spec.meaning, "encoding": enc.name})
                 if enc.kind == "int8":
-                    tgt.create_array(lvl + QPARAMS_SUFFIX, shape=(n, ch, 2), chunks=(s, ch, 2), dtype="float32",
-                                     fill_value=0, compressors=_small_codecs(),
+                    tgt.create_array(lvl + QPARAMS_SUFFIX, shape=(n, ch, 2), chunks=(1, ch, 2), shards=(s, ch, 2),
+                                     dtype="float32", fill_value=0, compressors=_small_codecs(),  # read per row
                                      attributes={"unit": "activation", "meaning": f"int8 (scale, offset) per "
                                                  f"channel of {lvl}: value = code * scale + offset"})
         return g

@@ -108,14 +108,22 @@ def dequantize_int8(codes: np.ndarray, qparams: np.ndarray, out: np.ndarray | No
                     dtype: str = "float16") -> np.ndarray:
     """codes (n, C, H, W) uint8 + qparams (n, C, 2) float32 -> (n, C, H, W) `dtype` = code * scale + offset.
 
-    Through a per-row (C, 256) table of the 256 decoded values (computed in float32, cast once): a gather per
-    value instead of a float32 pass + a slow numpy float32->float16 cast per value (3x faster, same result)."""
+    Values are computed in float32 and cast once. numpy's float32->float16 cast is the slow step, so large levels
+    (H*W >= 512) go through a per-row (C, 256) table of the decoded values (256 casts per channel, then a gather:
+    ~3x faster on s4); small levels cast their H*W values directly. Both give the same values."""
     n, ch = codes.shape[:2]
     if out is None:
         out = np.empty(codes.shape, dtype=dtype)
-    table = (np.arange(INT8_LEVELS + 1, dtype=np.float32) * qparams[:, :, 0, None]
-             + qparams[:, :, 1, None]).astype(out.dtype)  # (n, C, 256)
+    scale, offset = qparams[:, :, 0, None], qparams[:, :, 1, None]
+    if codes[0, 0].size < 2 * (INT8_LEVELS + 1) if n else True:
+        tmp = np.empty(codes.shape[1:], dtype=np.float32)
+        for i in range(n):  # one row at a time: float32 temporaries stay in cache
+            np.multiply(codes[i], scale[i, :, :, None], out=tmp)
+            np.add(tmp, offset[i, :, :, None], out=tmp)
+            out[i] = tmp
+        return out
+    table = (np.arange(INT8_LEVELS + 1, dtype=np.float32) * scale + offset).astype(out.dtype)  # (n, C, 256)
     base = (np.arange(ch, dtype=np.int32) * (INT8_LEVELS + 1)).reshape(ch, *([1] * (codes.ndim - 2)))
-    for i in range(n):  # one row at a time: the index temporaries stay in cache
+    for i in range(n):
         np.take(table[i].reshape(-1), codes[i] + base, out=out[i])
     return out

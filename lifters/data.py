@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lifters.flip import flip_crop_px, flip_pose_3d, flip_screen_2d
+from lifters.flip import flip_pose_3d, flip_screen_2d
+from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
 from schemas.errors import InputError, StoreError
 from schemas.joints import JOINT_SETS
 from schemas.normalizer import PoseNormalizer
 from schemas.splits import SPLITS
 from storage.reader import Reader
 
-DEFAULT_CROP_HW = (256, 192)  # (H, W) px; used when the store has no backbone group to say otherwise
 READ_FIELDS = ("clip", "frame", "affine", "pose3d_cam")
 BatchKey = tuple[np.ndarray, np.ndarray]
 
@@ -82,20 +82,6 @@ def backbone_attrs(reader: Reader) -> dict:
     if reader.backbone is None:
         return {}
     return dict(reader.group["backbones"][reader.backbone].attrs)
-
-
-def image_to_ref(kp_px: np.ndarray, affine: np.ndarray, crop_hw: tuple[int, int],
-                 flip: np.ndarray | None = None, perm: np.ndarray | None = None) -> np.ndarray:
-    """(n, J, 2) image px -> (n, J, 2) map-normalized crop coordinates via (n, 2, 3) affines.
-
-    Rows with `flip` are mirrored in crop px (u -> W - 1 - u, joints permuted by `perm`) before normalizing.
-    """
-    a = np.asarray(affine, np.float64)
-    uv = np.einsum("nij,nkj->nki", a[:, :, :2], np.asarray(kp_px, np.float64)) + a[:, None, :, 2]
-    h, w = crop_hw
-    if flip is not None and flip.any():
-        uv[flip] = flip_crop_px(uv[flip], perm, w)
-    return uv / np.array([w / 2.0, h / 2.0]) - 1.0
 
 
 class LiftingData(Dataset):

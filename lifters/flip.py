@@ -13,18 +13,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from schemas.crop_coords import flip_crop_px
+
+__all__ = ["flip_crop_px", "flip_pose_3d", "flip_screen_2d", "unflip_pose_3d"]
+
 
 def flip_screen_2d(kp2d_norm: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """(..., J, 2) screen-normalized 2D -> mirrored, joints swapped."""
     out = np.array(kp2d_norm, copy=True)[..., perm, :]
     out[..., 0] *= -1
-    return out
-
-
-def flip_crop_px(uv_crop: np.ndarray, perm: np.ndarray, crop_width: int) -> np.ndarray:
-    """(..., J, 2) crop px -> crop px of the flipped crop (u -> W - 1 - u), joints swapped."""
-    out = np.array(uv_crop, copy=True)[..., perm, :]
-    out[..., 0] = crop_width - 1 - out[..., 0]
     return out
 
 

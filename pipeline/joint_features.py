@@ -4,7 +4,7 @@
 `<dataset>/backbones/<name>/joints/feat` (N, J, D) float16 (and `joints/flip/feat` for flipped maps) from the maps
 already in the store, clip by clip (resumable: `joints/status` flips to DONE after a clip's rows are written).
 The 2D source sampled at is "gt" (rows/kp2d_gt) or the backbone's own detections (its kp2d); image px go to map
-coordinates with the stored crop affine exactly as the lifters' `ref` input (`lifters.data.image_to_ref`).
+coordinates with the stored crop affine exactly as the lifters' `ref` input (`schemas.crop_coords.image_to_ref`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from lifters.data import DEFAULT_CROP_HW, image_to_ref
-from lifters.models.deformable import sample_points
 from schemas.arrays import DONE
+from schemas.crop_coords import DEFAULT_CROP_HW, bilinear_at, image_to_ref
 from schemas.errors import InputError, StoreError
 from schemas.joints import JOINT_SETS
 from storage.reader import Reader
@@ -31,15 +29,15 @@ def sample_joint_features(maps: Mapping[str, np.ndarray], ref: np.ndarray) -> np
     `grid_sample(align_corners=True)` convention (-1 / +1: centres of the first / last pixel), border padding.
     Sampling runs in float32.
     """
-    ref_t = torch.from_numpy(np.ascontiguousarray(ref, dtype=np.float32))
-    if ref_t.ndim != 3 or ref_t.shape[-1] != 2:
-        raise InputError(f"joint reference points have shape {tuple(ref_t.shape)}, expected (n, J, 2)")
+    ref = np.asarray(ref, dtype=np.float32)
+    if ref.ndim != 3 or ref.shape[-1] != 2:
+        raise InputError(f"joint reference points have shape {tuple(ref.shape)}, expected (n, J, 2)")
     parts = []
     for name, m in maps.items():
-        if m.ndim != 4 or m.shape[0] != ref_t.shape[0]:
-            raise InputError(f"map {name!r} has shape {tuple(m.shape)}, expected ({ref_t.shape[0]}, C, H, W)")
-        parts.append(sample_points(torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)), ref_t))
-    return torch.cat(parts, dim=-1).numpy().astype(np.float16)
+        if m.ndim != 4 or m.shape[0] != ref.shape[0]:
+            raise InputError(f"map {name!r} has shape {tuple(m.shape)}, expected ({ref.shape[0]}, C, H, W)")
+        parts.append(bilinear_at(m, ref))
+    return np.concatenate(parts, axis=-1).astype(np.float16)
 
 
 @dataclass

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lifters.data import image_to_ref
+from lifters.models.deformable import sample_points
 from pipeline.cli import app
 from pipeline.joint_features import derive_joint_features, sample_joint_features
 from schemas.arrays import DONE, PENDING
+from schemas.crop_coords import bilinear_at, image_to_ref
 from schemas.errors import StoreError
 from schemas.joints import JOINT_SETS
 from storage.reader import Reader
@@ -34,6 +35,17 @@ def test_sample_joint_features_hand_bilinear():
     np.testing.assert_allclose(out[0, 0], [want_mid, want_mid, 10 * want_mid], rtol=1e-3)
     np.testing.assert_allclose(out[0, 1], [0, 0, 0])
     np.testing.assert_allclose(out[0, 2], [11, 11, 110])
+
+
+def test_bilinear_at_equals_the_lifters_grid_sample():
+    """The extraction-side numpy sampler gives the lifters' grid_sample values (incl. border clamping)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(3, 5, 8, 6)).astype(np.float32)
+    ref = rng.uniform(-1.2, 1.2, size=(3, 17, 2)).astype(np.float32)
+    want = sample_points(torch.from_numpy(m), torch.from_numpy(ref)).numpy()
+    np.testing.assert_allclose(bilinear_at(m, ref), want, atol=1e-5)
 
 
 def test_derive_round_trip_and_resume(tmp_path: Path):

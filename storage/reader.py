@@ -109,6 +109,16 @@ class Reader:
         return self._take(self.group["rows/valid"], np.arange(self.num_rows))
 
     @cached_property
+    def clip_valid_counts(self) -> np.ndarray | None:
+        """(C,) int64 valid rows of each written clip (-1: unknown) from clips/n_valid, so index tables read
+        `rows/valid` only for clips with invalid rows (O(clips), not O(rows / shard_rows) files); None for a store
+        written before that array existed (then `rows/valid` is scanned)."""
+        c = self.group["clips"]
+        if "n_valid" not in c:
+            return None
+        return self._take(c["n_valid"], np.arange(c["n_valid"].shape[0]))
+
+    @cached_property
     def levels(self) -> dict[str, tuple[int, int, int]]:
         if self.backbone is None:
             return {}
@@ -159,15 +169,19 @@ class Reader:
             if self.dataset not in SPLITS or split not in SPLITS[self.dataset]:
                 raise StoreError(f"no split {split!r} for dataset {self.dataset!r}")
             subjects = SPLITS[self.dataset][split]
+        counts = self.clip_valid_counts if valid_only else None
         out = []
         for c in self.ready_clips():
             if subjects is not None and c.subject not in subjects:
                 continue
             if actions is not None and c.action not in actions:
                 continue
-            out.append(np.arange(c.start, c.stop, stride, dtype=np.int64))
+            r = np.arange(c.start, c.stop, stride, dtype=np.int64)
+            if counts is not None and counts[c.index] != c.length:  # some rows invalid (or count unknown)
+                r = r[self._take(self.group["rows/valid"], r)]
+            out.append(r)
         idx = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-        if valid_only and len(idx):
+        if valid_only and counts is None and len(idx):
             idx = idx[self.valid[idx]]
         return idx
 

@@ -17,7 +17,11 @@ Measured at each size (each in a fresh subprocess where it matters):
 - data-wait fraction of a tiny capf training loop (bench/train_loader.py's measure: `Trainer`, 1 loader worker).
 
     nice -n 5 .venv/bin/python bench/size_sim.py --store /tmp/scale_sim.zarr --sizes 20000,200000 [--keep]
-Writes bench/out/size_sim.json; deletes the store at the end unless --keep.
+grows one store and measures at each size; writes bench/out/size_sim.json; deletes the store unless --keep.
+What docs/benchmarks.md reports was run as separate steps (two stores, reads compared in interleaved rounds):
+    size_sim.py --store /tmp/scale_sim_20k.zarr --sizes 20000 --build-only     (likewise 200k, 200000)
+    size_sim.py --store /tmp/scale_sim_20k.zarr --measure-only --label after   (likewise 200k)
+    size_sim.py --compare-reads /tmp/scale_sim_20k.zarr,/tmp/scale_sim_200k.zarr --batches 100 --rounds 3
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Protocols (units mm, VideoPose3D / CA-PF / official 3DHP conventions, see `lifte
 - P1 MPJPE on root-relative poses, the prediction's own root subtracted (pelvis alignment);
 - P2 P-MPJPE (per-frame Procrustes: rotation, uniform scale, translation; no reflection); N-MPJPE (scale only);
 - each as per-action means, the mean over actions (H36M protocol) and the mean over frames;
-- MPJVE over runs of consecutive stored rows of one clip (one step = `frame_stride` source frames), mean over
-  all velocity pairs, per action and over actions;
+- MPJVE over runs of consecutive stored rows of one clip (one step = `frame_step` source frames: the store's
+  extraction `frame_stride` x the run's `--frame-stride`), mean over all velocity pairs, per action and over actions;
 - 3DHP: PCK@150 mm (strict <) and AUC over 0:5:150 mm, on the official 14 joints and on all joints, over frames.
 """
 
@@ -180,6 +180,8 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     fp = store_fingerprint(reader)
     same = check_fingerprint(ckpt["fingerprint"], fp, cache, path)
     rows = split_rows(reader, "test", cfg.frame_stride)
+    # source frames between consecutive rows (MPJVE's step): the store's extraction stride x the run's own
+    frame_step = int(reader.attrs.get("frame_stride", 1)) * cfg.frame_stride
     data = LiftingData(reader, rows, maps=model.needs_maps, frames=int(getattr(model, "frames", 1)),
                        joint_features=needs_jf)
     if flip_test:
@@ -193,11 +195,11 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
         "epoch": int(ckpt["epoch"]), "cache": cache, "dataset": reader.dataset, "split": "test",
         "keypoints": cfg.keypoints,
         "backbone": reader.backbone if model.needs_maps or needs_jf else None, "frames": data.frames,
-        "frame_stride": cfg.frame_stride, "rows": int(len(rows)), "flip_test": flip_test,
+        "frame_stride": cfg.frame_stride, "frame_step": frame_step, "rows": int(len(rows)), "flip_test": flip_test,
         "fingerprint": {"checkpoint": ckpt["fingerprint"], "store": fp, "match": same},
         "metrics": compute_metrics(pred_mm, gt_mm, res["clip"], res["frame"], _clip_actions(reader),
                                    reader.dataset, reader.attrs["joint_set"], int(reader.attrs["root_index"]),
-                                   cfg.frame_stride),
+                                   frame_step),
     }
     (run_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     if save_predictions:

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from lifters.data import to_torch
+
 
 def count_flops(model: nn.Module, example_inputs: tuple[Any, ...] | Mapping[str, Any]) -> int:
     """FLOPs of one forward pass in eval mode, no grad, on `example_inputs` (positional tuple or kwargs)."""
@@ -47,3 +49,12 @@ class _BatchForward(nn.Module):
 def count_params(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of parameters (trainable only by default)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def run_cost(trainer: Any) -> dict[str, int]:
+    """Cost of a set-up (not yet trained) `lifters.train.Trainer`'s model, what `pipeline train --dry-run` prints:
+    {"params": trainable, "params_total": incl. frozen (e.g. plt stage 2's coarse stage), "flops": one forward
+    pass of one test sample through the trainer's interface}."""
+    batch = to_torch(trainer.test_data.batch([0]))
+    return {"params": count_params(trainer.model), "params_total": count_params(trainer.model, trainable_only=False),
+            "flops": count_batch_flops(trainer.model, batch)}

@@ -105,21 +105,29 @@ def train(
 
 
 def _dry_run(cfg) -> None:
-    from lifters.data import to_torch
-    from lifters.flops import count_batch_flops, count_params
+    from lifters.flops import run_cost
     from lifters.train import Trainer
 
     t = Trainer(cfg, console=console, progress=False)
-    b = to_torch(t.test_data.batch([0]))
-    flops = count_batch_flops(t.model, b)
+    cost = run_cost(t)
+    frozen = cost["params_total"] - cost["params"]
+    params = f"{cost['params']:,} trainable" + (f" (+{frozen:,} frozen)" if frozen else "")
     table = Table(box=None, show_header=False)
     for k, v in (("model", f"{cfg.model} {t.model_cfg}"), ("store", f"{cfg.cache} ({t.reader.dataset})"),
-                 ("2D source", cfg.keypoints), ("maps", t.reader.backbone if t.model.needs_maps else "-"),
+                 ("2D source", cfg.keypoints), ("maps", _maps_read(t)),
                  ("rows", f"train {len(t.train_rows)}, test {len(t.test_rows)} (frame stride {cfg.frame_stride})"),
                  ("steps", f"{t.total_steps} ({t.steps_per_epoch}/epoch, batch {cfg.batch_size})"),
-                 ("parameters", f"{count_params(t.model):,}"), ("FLOPs / sample", f"{flops / 1e9:.3f} G")):
+                 ("parameters", params), ("FLOPs / sample", f"{cost['flops'] / 1e9:.3f} G")):
         table.add_row(f"[bold]{k}[/]", str(v))
     console.print(table)
+
+
+def _maps_read(t) -> str:
+    if t.model.needs_maps:
+        return str(t.reader.backbone)
+    if getattr(t.model, "needs_joint_features", False):
+        return f"{t.reader.backbone} joint features"
+    return "-"
 
 
 @app.command()
@@ -147,7 +155,7 @@ def evaluate(
     for col in ("metric", "mean over actions", "mean over frames"):
         t.add_column(col)
     names = {"P1": "P1 MPJPE (mm)", "P2": "P2 P-MPJPE (mm)", "N-MPJPE": "N-MPJPE (mm)",
-             "MPJVE": f"MPJVE (mm/{rep['frame_stride']} frame)"}
+             "MPJVE": f"MPJVE (mm/{rep['frame_step']} frame)"}
     for name, label in names.items():
         mo, mf = m[name].get("mean_over_actions"), m[name].get("mean_over_frames")
         t.add_row(label, "-" if mo is None else f"{mo:.2f}", "-" if mf is None else f"{mf:.2f}")

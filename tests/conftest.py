@@ -39,9 +39,10 @@ def backbone_batch(rows: np.ndarray, levels=SMALL_LEVELS, num_joints: int = 17) 
 
 def build_store(path: Path, lengths=((("S1", "Walking", "1"), 10), (("S1", "Eating", "2"), 7),
                                      (("S9", "Walking", "1"), 5)), shard_rows: int = 8, with_maps: bool = True,
-                codec: str = "zstd3") -> Store:
+                codec: str = "zstd3", frame_stride: int = 1) -> Store:
+    """A small h36m store (S1 train, S9 test clips); rows keep every `frame_stride`-th source frame."""
     store = Store.create(path)
-    ds = store.create_dataset("h36m", "h36m17", shard_rows=shard_rows)
+    ds = store.create_dataset("h36m", "h36m17", shard_rows=shard_rows, frame_stride=frame_stride)
     metas = [dict(subject=s, action=a, subaction=sub, camera=CAM.id, source=f"{s}/Videos/{a} {sub}.mp4")
              for (s, a, sub), _ in lengths]
     idx = ds.allocate(metas, [n for _, n in lengths], [[CAM]] * len(lengths))
@@ -49,7 +50,9 @@ def build_store(path: Path, lengths=((("S1", "Walking", "1"), 10), (("S1", "Eati
         ds.add_backbone("hrnet32", SMALL_LEVELS, attrs={"random_init": True}, codec=codec)
     for ci in idx:
         c = ds.clip(ci)
-        ds.write_clip(ci, clip_rows(c.length, seed=ci))
+        rows = clip_rows(c.length, seed=ci)
+        rows["frame"] *= frame_stride
+        ds.write_clip(ci, rows)
         if with_maps:
             w = ds.backbone_writer("hrnet32", ci)
             for b in range(0, c.length, 3):

@@ -15,10 +15,10 @@ NUM_RICH = 17 + len(EXTRA)
 # H36M-like mean bone lengths, mm
 BONES = {"hip_w": 130.0, "thigh": 450.0, "shin": 445.0, "spine": 230.0, "chest": 250.0, "neck": 115.0,
          "head": 115.0, "shoulder_w": 150.0, "upper_arm": 280.0, "forearm": 250.0}
-KINDS = ("walk", "arms", "bend", "turn")
+KINDS = ("walk", "arms", "bend", "turn", "reach")
 _ACTION_KIND = {"Walking": "walk", "WalkDog": "walk", "WalkingDog": "walk", "WalkTogether": "walk",
-                "Directions": "arms", "Greeting": "arms", "Discussion": "arms", "Posing": "arms", "Phoning": "arms",
-                "Smoking": "arms", "Photo": "arms", "TakingPhoto": "arms", "Purchases": "arms",
+                "Directions": "arms", "Greeting": "reach", "Discussion": "reach", "Posing": "reach", "Phoning": "reach",
+                "Smoking": "reach", "Photo": "arms", "TakingPhoto": "arms", "Purchases": "reach",
                 "Sitting": "bend", "SittingDown": "bend", "Eating": "bend", "Waiting": "turn",
                 "Seq1": "walk", "Seq2": "bend"}
 
@@ -108,6 +108,19 @@ def angles(kind: str, t: np.ndarray, rng: np.random.Generator) -> dict[str, np.n
         a["r_elbow"] = 1.2 + 0.3 * np.sin(w)
         a["l_thigh"], a["r_thigh"] = 0.2 * np.sin(2 * w), -0.2 * np.sin(2 * w)
         a["l_knee"], a["r_knee"] = 0.2 * np.clip(np.sin(2 * w), 0, None), 0.2 * np.clip(-np.sin(2 * w), 0, None)
+    elif kind == "reach":
+        # Depth-ambiguous limbs: each arm (and the thighs) swings about a per-sequence random pitch whose sign
+        # (reaching forward or backward) a 2D projection seen from the front or back cannot tell apart; only the
+        # images' depth cues (shading, occlusion, thickness) can. Elbows bend about a per-sequence random angle.
+        w = 2 * np.pi * 0.35 * t + ph
+        for side, k in (("l", 0.0), ("r", 1.7)):
+            sign = rng.choice([-1.0, 1.0])
+            a[f"{side}_arm"] = sign * (rng.uniform(0.5, 1.3) + 0.35 * np.sin(w + k))
+            a[f"{side}_abd"] = rng.uniform(0.0, 0.5) + 0.15 * np.sin(0.5 * w + k)
+            a[f"{side}_elbow"] = rng.uniform(0.0, 1.2) + 0.3 * np.sin(w + 2 * k)
+            a[f"{side}_thigh"] = rng.choice([-1.0, 1.0]) * rng.uniform(0.0, 0.5) * (1 + 0.3 * np.sin(w + k))
+        a["bend"] = rng.uniform(-0.1, 0.35) * np.ones(n)
+        a["turn"] += 0.3 * np.sin(0.4 * w)
     else:
         raise ValueError(f"unknown motion kind {kind!r}; known: {', '.join(KINDS)}")
     return a

@@ -31,20 +31,51 @@ from schemas.crop_coords import bilinear_at
 OUT = Path(__file__).parent / "out"
 
 
-def split_arrays(cache: str) -> tuple[dict, list[str], list[int]]:
-    """{split: (features (n, J, D) float32, kp2d (n, J, 2), target (n, J, 3) m)}, level names, level widths."""
+def split_arrays(cache: str, scan_level: str = "s8") -> tuple[dict, list[str], list[int]]:
+    """{split: (features (n, J, D) float32, kp2d (n, J, 2), target (n, J, 3) m, clip (n,), ref (n, J, 2),
+    `scan_level` maps (n, C, H, W) f16)}, level names, level widths."""
     reader = open_reader(cache, need_maps=True)
     out = {}
     for split in ("train", "test"):
         data = LiftingData(reader, split_rows(reader, split), maps=True)
-        f, k, t = [], [], []
+        parts: dict[str, list] = {k: [] for k in ("f", "k", "t", "c", "r", "m")}
         for a in range(0, len(data), 128):
             b = data.batch(np.arange(a, min(a + 128, len(data))))
-            f.append(np.concatenate([bilinear_at(b["maps"][lv], b["ref"]) for lv in data.levels], -1))
-            k.append(b["kp2d"])
-            t.append(b["target"])
-        out[split] = (np.concatenate(f), np.concatenate(k), np.concatenate(t))
+            parts["f"].append(np.concatenate([bilinear_at(b["maps"][lv], b["ref"]) for lv in data.levels], -1))
+            for key, name in (("k", "kp2d"), ("t", "target"), ("c", "clip"), ("r", "ref")):
+                parts[key].append(b[name])
+            parts["m"].append(b["maps"][scan_level])
+        out[split] = tuple(np.concatenate(parts[k]) for k in ("f", "k", "t", "c", "r", "m"))
     return out, list(reader.levels), [c for c, _, _ in reader.levels.values()]
+
+
+def between_clip_share(v: np.ndarray, clip: np.ndarray) -> np.ndarray:
+    """Per column of v (n, ...): the fraction of its variance explained by the clip means (eta squared)."""
+    v = v.reshape(len(v), -1)
+    means = np.zeros_like(v)
+    for c in np.unique(clip):
+        means[clip == c] = v[clip == c].mean(0)
+    return ((means - v.mean(0)) ** 2).mean(0) / (v.var(0) + 1e-12)
+
+
+def alignment_scan(train: tuple, test: tuple, shifts: tuple[int, ...] = (-2, -1, 0, 1, 2)) -> list[list[float]]:
+    """Probe R^2 (rows dy, columns dx) with the sampling points moved by (dx, dy) map pixels of the scan level:
+    a correct crop-affine mapping peaks at (0, 0) (within a pixel)."""
+    grid = []
+    for dy in shifts:
+        row = []
+        for dx in shifts:
+            feats = []
+            for arr in (train, test):
+                m, ref = arr[5], arr[4]
+                h, w = m.shape[-2:]
+                moved = ref + np.array([dx * 2 / (w - 1), dy * 2 / (h - 1)], np.float32)
+                feats.append(bilinear_at(m, moved)[:, 1:])
+            a, b = standardize(*feats)
+            wt, c = ridge(a.reshape(-1, a.shape[-1]), train[2][:, 1:, 2].reshape(-1))
+            row.append(round(r2(b.reshape(-1, b.shape[-1]) @ wt + c, test[2][:, 1:, 2].reshape(-1)), 3))
+        grid.append(row)
+    return grid
 
 
 def ridge(x: np.ndarray, y: np.ndarray, lam: float = 30.0) -> tuple[np.ndarray, float]:
@@ -92,10 +123,17 @@ def mlp_mpjpe(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray, seed
 
 def store_diagnostics(cache: str, seeds: list[int], epochs: int) -> dict:
     arrays, levels, widths = split_arrays(cache)
-    (f, k, t), (ft, kt, tt) = arrays["train"], arrays["test"]
+    (f, k, t, clip, _, _), (ft, kt, tt, _, _, _) = arrays["train"], arrays["test"]
     z, zt = t[..., 2], tt[..., 2]
-    res: dict = {"cache": cache, "train_rows": len(f), "test_rows": len(ft), "probe_r2": {}, "mlp_mpjpe_mm": {}}
+    res: dict = {"cache": cache, "train_rows": len(f), "test_rows": len(ft), "train_clips": len(np.unique(clip)),
+                 "probe_r2": {}, "mlp_mpjpe_mm": {}}
     bounds = np.cumsum([0, *widths])
+    res["between_clip_variance_share"] = {
+        lv: round(float(np.median(between_clip_share(f[..., bounds[i]:bounds[i + 1]], clip))), 2)
+        for i, lv in enumerate(levels)}
+    res["between_clip_variance_share"]["depth target"] = round(float(np.median(between_clip_share(z[:, 1:], clip))), 2)
+    res["alignment_scan_r2 (rows dy, cols dx = -2..2 px)"] = alignment_scan(arrays["train"], arrays["test"])
+    print(json.dumps({k: v for k, v in res.items() if k != "mlp_mpjpe_mm"}), flush=True)
     for name, sl in [("all", slice(None))] + [(lv, slice(bounds[i], bounds[i + 1])) for i, lv in enumerate(levels)]:
         a, b = standardize(f[:, 1:, sl], ft[:, 1:, sl])
         w, c = ridge(a.reshape(-1, a.shape[-1]), z[:, 1:].reshape(-1))

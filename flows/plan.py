@@ -9,7 +9,6 @@ from flows.work import BackboneRequest, get_backbone
 from pipeline.clip import Clip
 from pipeline.datasets.registry import get_adapter
 from schemas.errors import InputError
-from storage.codecs import DEFAULT_MAP_CODEC
 from storage.store import DEFAULT_SHARD_ROWS, Store
 
 
@@ -25,7 +24,7 @@ class Plan:
 
 def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRequest,
               subjects: list[str] | None = None, actions: list[str] | None = None, frame_stride: int = 1,
-              flip: bool = False, codec: str = DEFAULT_MAP_CODEC, shard_rows: int = DEFAULT_SHARD_ROWS) -> Plan:
+              flip: bool = False, codec: str | None = None, shard_rows: int = DEFAULT_SHARD_ROWS) -> Plan:
     """Create/open the store, allocate every clip (idempotent) and return the clips not yet DONE."""
     adapter = get_adapter(dataset)
     clips, skips = adapter.list_clips(Path(root), subjects=subjects, frame_stride=frame_stride, actions=actions)

@@ -408,15 +408,16 @@ class DatasetGroup:
         return self.group["backbones"][name]
 
     def add_backbone(self, name: str, levels: dict[str, tuple[int, int, int]], attrs: dict | None = None,
-                     codec: str = DEFAULT_MAP_CODEC, flip: bool = False) -> zarr.Group:
+                     codec: str | None = None, flip: bool = False) -> zarr.Group:
         """Create backbones/<name> with kp2d, kp2d_score, status and one array per level.
 
         codec: a map encoding name (storage.encodings.ENCODING_NAMES: lossless codecs, bitround-k, int8); level
         arrays are f16 (uint8 codes + <level>_scale_offset for int8). Feature arrays: chunk = 1 row (the read
-        unit), shard = shard_rows rows (the write unit). If the group exists with the same levels it is
-        returned (resume); otherwise an error.
+        unit), shard = shard_rows rows (the write unit). codec None: DEFAULT_MAP_CODEC for a new group, the
+        group's own encoding on resume. If the group exists with the same levels (and the encoding asked for, if
+        any) it is returned (resume); otherwise an error.
         """
-        enc = parse_encoding(codec)
+        enc = parse_encoding(codec or DEFAULT_MAP_CODEC)
         levels = {k: tuple(int(x) for x in v) for k, v in levels.items()}
         if name in self.backbones():
             g = self.group["backbones"][name]
@@ -424,6 +425,11 @@ class DatasetGroup:
             if have != levels or bool(g.attrs.get("flip", False)) != flip:
                 raise StoreError(f"{self.where('backbones/' + name)} exists with levels {have} "
                                  f"(flip={g.attrs.get('flip', False)}); this run has {levels} (flip={flip})")
+            have_enc = group_encoding(dict(g.attrs)).name
+            if codec is not None and have_enc != enc.name:
+                raise StoreError(f"{self.where('backbones/' + name)} exists with map encoding {have_enc!r}; this run "
+                                 f"asks for {enc.name!r}: drop --encoding to resume it as {have_enc!r}, or rewrite "
+                                 f"it with `pipeline compact --encoding {enc.name}` when it is done")
             return g
         g = self.group["backbones"].create_group(name)
         g.attrs.update({**(attrs or {}), "levels": {k: list(v) for k, v in levels.items()}, **enc.attrs(),
@@ -465,7 +471,7 @@ class DatasetGroup:
         j = g.create_group("joints")
         j.attrs.update({"levels": levels, "dim": dim, "keypoints": keypoints, "dtype": MAP_DTYPE})
         n, s, nj = self.n_rows, self.shard_rows, self.num_joints
-        comp = compressors(g.attrs.get("codec", DEFAULT_MAP_CODEC), typesize=2)
+        comp = compressors(group_encoding(dict(g.attrs)).codec, typesize=2)
         for tgt in [j] + ([j.create_group("flip")] if g.attrs.get("flip", False) else []):
             tgt.create_array("feat", shape=(n, nj, dim), chunks=(s, nj, dim), dtype=MAP_DTYPE, fill_value=0,
                              compressors=comp, attributes={"unit": "activation",

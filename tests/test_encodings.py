@@ -142,3 +142,15 @@ def test_extract_cli_rejects_unknown_encoding(tmp_path):
                        capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 1 and "unknown encoding 'int4'; choose one of:" in r.stderr and "bitround-3" in r.stderr
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_resume_keeps_the_groups_encoding_and_refuses_another(tmp_path):
+    """A rerun without an encoding resumes the group as written; asking for another one is a clear error."""
+    from schemas.errors import StoreError
+
+    ds = build_store(tmp_path / "s.zarr", codec="blosc-zstd5").dataset("h36m")
+    g = ds.add_backbone("hrnet32", SMALL_LEVELS)  # codec None: resume as written
+    assert g.attrs["encoding"] == "blosc-zstd5"
+    assert ds.add_backbone("hrnet32", SMALL_LEVELS, codec="blosc-zstd5").attrs["encoding"] == "blosc-zstd5"
+    with pytest.raises(StoreError, match="exists with map encoding 'blosc-zstd5'.*asks for 'bitround-2'.*compact"):
+        ds.add_backbone("hrnet32", SMALL_LEVELS, codec="bitround-2")

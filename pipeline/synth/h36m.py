@@ -49,10 +49,11 @@ def write_cdf(path: Path, pose32_world: np.ndarray) -> None:
     if path.exists():
         path.unlink()
     data = pose32_world.reshape(1, -1, 96).astype(np.float32)
+    # Uncompressed: cdflib's gzip stream stamps the write time, which would make the bytes differ run to run.
     cdf = CDF(str(path), cdf_spec={"Majority": "Row_major"})
     try:
         cdf.write_var({"Variable": "Pose", "Data_Type": CDF.CDF_FLOAT, "Num_Elements": 1, "Rec_Vary": True,
-                       "Dim_Sizes": list(data.shape[1:])}, var_attrs={}, var_data=data)
+                       "Dim_Sizes": list(data.shape[1:]), "Compress": 0}, var_attrs={}, var_data=data)
     finally:
         cdf.close()
 

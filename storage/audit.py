@@ -89,9 +89,8 @@ def store_info(path: str | Path) -> dict:
 def _chunk_files(arr: zarr.Array, start: int, stop: int) -> list[Path]:
     """Files (chunks, or shards when sharded) that must exist for rows [start, stop)."""
     unit = arr.shards[0] if arr.shards else arr.chunks[0]
-    tail = "/".join("0" for _ in arr.shape[1:])
-    return [Path(arr.path) / "c" / (f"{i}/{tail}" if tail else str(i)) for i in range(start // unit,
-                                                                                          -(-stop // unit))]
+    key, tail = arr.metadata.chunk_key_encoding.encode_chunk_key, (0,) * (arr.ndim - 1)
+    return [Path(arr.path) / key((i, *tail)) for i in range(start // unit, -(-stop // unit))]
 
 
 def _check_array(store: Store, arr: zarr.Array | None, path: str, row_shape: tuple, dtype: str, n_rows: int,

@@ -8,6 +8,8 @@ This module reads exactly the layouts `storage.store` writes, per the Zarr v3 sp
   into the output buffer) and decoded with numcodecs (zstd / blosc);
 - unsharded arrays chunked (S, *rest) along rows (small per-row arrays): each needed chunk file is read and
   decoded once per batch.
+File names follow the array's chunk-key encoding (storage/layout.py): flat `c.i.0.0.0` (new stores) or nested
+`c/i/0/0/0` (stores written before).
 Anything else returns None from `FastArray.open`, and the caller falls back to zarr. Output equals zarr's
 (tests/test_fastread.py), missing chunks read as the fill value, bad bytes raise StoreError naming the file.
 Encoded maps (storage/encodings.py): bitround-k and lossless arrays are plain fp16 here; int8 codes are decoded
@@ -27,6 +29,7 @@ import numpy as np
 
 from schemas.errors import StoreError
 from storage.encodings import dequantize_int8
+from storage.layout import chunk_key
 
 _EMPTY = np.uint64(2**64 - 1)
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
@@ -84,7 +87,8 @@ class FastArray:
             self.index_ok = True
         self.row_shape = self.shape[1:]
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
-        self.tail = "/".join("0" for _ in self.shape[1:])
+        self.key = chunk_key(meta["chunk_key_encoding"])  # flat "c.i.0.0.0" (new stores) or nested "c/i/0/0/0"
+        self.tail = (0,) * len(self.shape[1:])
 
     @classmethod
     def open(cls, root: str | Path, path: str) -> FastArray | None:
@@ -93,19 +97,16 @@ class FastArray:
             meta = json.loads((root / path / "zarr.json").read_text())
         except (OSError, ValueError):
             return None
-        sep = meta.get("chunk_key_encoding", {}).get("configuration", {}).get("separator", "/")
-        if meta.get("chunk_key_encoding", {}).get("name") != "default" or sep != "/":
-            return None
         try:
             fa = cls(root, path, meta)
-        except (KeyError, TypeError, IndexError):
+        except (KeyError, TypeError, IndexError, ValueError):
             return None
         if fa.decode is None or not fa.index_ok or fa.outer[1:] != fa.shape[1:]:
             return None
         return fa
 
     def _file(self, i: int) -> Path:
-        return self.root / self.path / "c" / (f"{i}/{self.tail}" if self.tail else str(i))
+        return self.root / self.path / self.key((i, *self.tail))
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """(n, *row_shape) for `rows` in any order (repeats allowed), each written straight to its slot."""

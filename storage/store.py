@@ -12,9 +12,12 @@ Layout (see README "Store layout"):
       rows/<name>               per-row arrays of schemas.arrays.ROW_ARRAYS, chunk = shard_rows rows
       backbones/<name>/         attrs: backbone config, checkpoint sha256, levels, encoding + codec (storage/encodings)
         status (C,) int8 · kp2d, kp2d_score · s4..s32 (N, C, H, W) f16, chunk 1 row, shard shard_rows rows
-        joints/feat (N, J, D) f16 maps sampled at the 2D joints (CA-PF-S) · joints/status (C,) · joints/flip/feat
+        joints/feat (N, J, D) f16 maps sampled at the 2D joints (CA-PF-S), chunk 1 row, shard shard_rows rows ·
+        joints/status (C,) · joints/flip/feat
         (int8 encoding: s4..s32 uint8 codes + s4_scale_offset.. (N, C, 2) float32)
       imports/<name>/kp2d       imported 2D source, (N, J, 2) float32 px
+Chunk and shard files are flat in each array's directory (`c.<i>.0.0.0`, storage/layout.py); stores written
+before with zarr's nested `c/<i>/0/0/0` keys read unchanged (the encoding is in each array's metadata).
 
 Clips own shard-aligned row ranges, so one writer per clip never shares a chunk or shard with another:
 no locks, and a killed run leaves only whole clips marked done (status flips after the data is written).
@@ -51,6 +54,7 @@ from schemas.joints import JOINT_SETS
 from storage.codecs import DEFAULT_MAP_CODEC, compressors
 from storage.encodings import QPARAMS_SUFFIX, group_encoding, parse_encoding
 from storage.fastread import FastArray
+from storage.layout import new_array
 
 # Write every chunk a writer touches, even all-fill ones, so "a done clip has all its chunk files" is an
 # exact check (storage/audit.py) and a row of zeros is distinguishable from a row never written.
@@ -169,11 +173,11 @@ class Store:
         clips = g.create_group("clips")
         clips.attrs["table"] = {c: [] for c in CLIP_STR_COLUMNS}
         for col in ("start", "length", "camera_offset"):
-            clips.create_array(col, shape=(0,), chunks=(4096,), dtype="int64", fill_value=0)
-        clips.create_array("status", shape=(0,), chunks=(1,), dtype="int8", fill_value=PENDING)
-        clips.create_array("n_valid", shape=(0,), chunks=(1,), dtype="int64", fill_value=-1)
-        g.create_group("cameras").create_array("params", shape=(0, CAMERA_VECTOR_LEN), chunks=(4096, CAMERA_VECTOR_LEN),
-                                               dtype="float64", fill_value=0.0)
+            new_array(clips, col, shape=(0,), chunks=(4096,), dtype="int64", fill_value=0)
+        new_array(clips, "status", shape=(0,), chunks=(1,), dtype="int8", fill_value=PENDING)
+        new_array(clips, "n_valid", shape=(0,), chunks=(1,), dtype="int64", fill_value=-1)
+        new_array(g.create_group("cameras"), "params", shape=(0, CAMERA_VECTOR_LEN), chunks=(4096, CAMERA_VECTOR_LEN),
+              dtype="float64", fill_value=0.0)
         rows = g.create_group("rows")
         for spec in ROW_ARRAYS.values():
             _create_row_array(rows, spec, js.num_joints, 0, shard_rows)
@@ -202,9 +206,9 @@ def _fill(dtype: str):
 def _create_row_array(group: zarr.Group, spec: ArraySpec, num_joints: int, n_rows: int, shard_rows: int,
                       name: str | None = None) -> zarr.Array:
     shape = spec.row_shape(num_joints)
-    return group.create_array(name or spec.name, shape=(n_rows, *shape), chunks=(shard_rows, *shape),
-                              dtype=spec.dtype, fill_value=_fill(spec.dtype), compressors=_small_codecs(),
-                              attributes={"unit": spec.unit, "meaning": spec.meaning})
+    return new_array(group, name or spec.name, shape=(n_rows, *shape), chunks=(shard_rows, *shape),
+                     dtype=spec.dtype, fill_value=_fill(spec.dtype), compressors=_small_codecs(),
+                     attributes={"unit": spec.unit, "meaning": spec.meaning})
 
 
 class DatasetGroup:
@@ -438,27 +442,28 @@ class DatasetGroup:
         for spec in BACKBONE_ROW_ARRAYS.values():
             _create_row_array(g, spec, j, n, s)
         n_clips = self.group["clips/start"].shape[0]
-        g.create_array("status", shape=(n_clips,), chunks=(1,), dtype="int8", fill_value=PENDING)
+        new_array(g, "status", shape=(n_clips,), chunks=(1,), dtype="int8", fill_value=PENDING)
         comp = compressors(enc.codec, typesize=np.dtype(enc.stored_dtype).itemsize)
         targets = [g] + ([g.create_group("flip")] if flip else [])
         for tgt in targets:
             for lvl, (ch, h, w) in levels.items():
                 spec = level_spec(lvl, ch, h, w)
-                tgt.create_array(lvl, shape=(n, ch, h, w), chunks=(1, ch, h, w), shards=(s, ch, h, w),
-                                 dtype=enc.stored_dtype, fill_value=0, compressors=comp,
-                                 attributes={"unit": spec.unit, "meaning": spec.meaning, "encoding": enc.name})
+                new_array(tgt, lvl, shape=(n, ch, h, w), chunks=(1, ch, h, w), shards=(s, ch, h, w),
+                          dtype=enc.stored_dtype, fill_value=0, compressors=comp,
+                          attributes={"unit": spec.unit, "meaning": spec.meaning, "encoding": enc.name})
                 if enc.kind == "int8":
-                    tgt.create_array(lvl + QPARAMS_SUFFIX, shape=(n, ch, 2), chunks=(1, ch, 2), shards=(s, ch, 2),
-                                     dtype="float32", fill_value=0, compressors=_small_codecs(),  # read per row
-                                     attributes={"unit": "activation", "meaning": f"int8 (scale, offset) per "
-                                                 f"channel of {lvl}: value = code * scale + offset"})
+                    new_array(tgt, lvl + QPARAMS_SUFFIX, shape=(n, ch, 2), chunks=(1, ch, 2), shards=(s, ch, 2),
+                              dtype="float32", fill_value=0, compressors=_small_codecs(),  # read per row
+                              attributes={"unit": "activation", "meaning": f"int8 (scale, offset) per "
+                                          f"channel of {lvl}: value = code * scale + offset"})
         return g
 
     def add_joint_features(self, backbone: str, keypoints: str) -> zarr.Group:
         """Create (or return, on resume) backbones/<backbone>/joints: feat (N, J, D) float16 with D = sum of the
-        level channels in map order, chunk = shard_rows rows, the backbone's map codec; status (C,) int8 per clip;
-        flip/feat when the backbone has flipped maps. attrs: levels {name: channels}, dim D, keypoints (the 2D
-        source the maps were sampled at). StoreError if it exists sampled at another 2D source."""
+        level channels in map order, chunk = 1 row (the read unit), shard = shard_rows rows (the write unit), the
+        backbone's lossless codec; status (C,) int8 per clip; flip/feat when the backbone has flipped maps.
+        attrs: levels {name: channels}, dim D, keypoints (the 2D source the maps were sampled at). StoreError if
+        it exists sampled at another 2D source."""
         g = self._backbone(backbone)
         if "joints" in g:
             j = g["joints"]
@@ -473,11 +478,11 @@ class DatasetGroup:
         n, s, nj = self.n_rows, self.shard_rows, self.num_joints
         comp = compressors(group_encoding(dict(g.attrs)).codec, typesize=2)
         for tgt in [j] + ([j.create_group("flip")] if g.attrs.get("flip", False) else []):
-            tgt.create_array("feat", shape=(n, nj, dim), chunks=(s, nj, dim), dtype=MAP_DTYPE, fill_value=0,
-                             compressors=comp, attributes={"unit": "activation",
-                                                           "meaning": "maps sampled at the 2D joints"})
+            new_array(tgt, "feat", shape=(n, nj, dim), chunks=(1, nj, dim), shards=(s, nj, dim), dtype=MAP_DTYPE,
+                      fill_value=0, compressors=comp, attributes={"unit": "activation",
+                                                                  "meaning": "maps sampled at the 2D joints"})
         n_clips = self.group["clips/start"].shape[0]
-        j.create_array("status", shape=(n_clips,), chunks=(1,), dtype="int8", fill_value=PENDING)
+        new_array(j, "status", shape=(n_clips,), chunks=(1,), dtype="int8", fill_value=PENDING)
         return j
 
     def backbone_writer(self, name: str, clip_index: int) -> ClipWriter:

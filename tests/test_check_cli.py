@@ -40,8 +40,8 @@ def test_check_lists_every_problem(tmp_path):
     path = tmp_path / "s.zarr"
     build_store(path)
     shutil.rmtree(path / "h36m/rows/bbox")                       # missing array
-    (path / "h36m/backbones/hrnet32/kp2d/c/0/0/0").unlink()      # done clip with a missing chunk
-    shard = path / "h36m/backbones/hrnet32/s8/c/1/0/0/0"         # unreadable chunk
+    (path / "h36m/backbones/hrnet32/kp2d/c.0.0.0").unlink()      # done clip with a missing chunk
+    shard = path / "h36m/backbones/hrnet32/s8/c.1.0.0.0"         # unreadable chunk
     shard.write_bytes(b"\x00" * 16 + shard.read_bytes()[16:-40])
     import zarr
     zarr.open_array(str(path / "h36m/rows/pose3d_cam"), mode="r+")[2, 3, 1] = float("nan")  # NaN in targets
@@ -49,7 +49,7 @@ def test_check_lists_every_problem(tmp_path):
     assert r.returncode == 1
     err = " ".join(r.stderr.split())
     assert "h36m/rows/bbox: missing array" in err
-    assert "kp2d/c/0/0/0: missing chunk" in err
+    assert "kp2d/c.0.0.0: missing chunk" in err
     assert "hrnet32/s8: unreadable chunk for rows 0..9 (clip 0)" in err
     assert "rows/pose3d_cam: 1 valid rows with NaN/inf in clip 0 (first row 2)" in err
     assert "Traceback" not in r.stderr

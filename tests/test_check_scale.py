@@ -14,7 +14,7 @@ from storage.audit import check_store
 from storage.fastread import FastArray
 from tests.conftest import build_store
 
-SHARD = "h36m/backbones/hrnet32/s8/c/0/0/0/0"  # rows 0..7 of clip 0 (rows 0..9), shard_rows 8
+SHARD = "h36m/backbones/hrnet32/s8/c.0.0.0.0"  # rows 0..7 of clip 0 (rows 0..9), shard_rows 8
 
 
 def _index(raw: bytes, n: int = 8) -> np.ndarray:

@@ -79,8 +79,8 @@ def test_lossy_compact_within_bounds_and_checked(tmp_path, encoding):
                 assert np.all(np.abs(x - y) <= 2.0**-4 * np.maximum(np.abs(x), 2.0**-14))
     assert check_store(path) == []
     if encoding == "int8":  # check knows the scale/offset arrays of an int8 group
-        (path / "h36m/backbones/small/flip/s8_scale_offset/c/0/0/0").unlink()
-        assert check_store(path) == [f"{path}/h36m/backbones/small/flip/s8_scale_offset/c/0/0/0: missing chunk of "
+        (path / "h36m/backbones/small/flip/s8_scale_offset/c.0.0.0").unlink()
+        assert check_store(path) == [f"{path}/h36m/backbones/small/flip/s8_scale_offset/c.0.0.0: missing chunk of "
                                      f"h36m/backbones/small/flip/s8_scale_offset for clip 0 (S1/Walking 1/54138969) "
                                      f"marked done"]
 
@@ -111,11 +111,11 @@ def test_interrupted_compact_leaves_source_untouched_and_resumes(tmp_path):
     path, _ = encoded_store(tmp_path / "s.zarr", "zstd3")
     src_group = path / "h36m/backbones/hrnet32"
     last = Reader(path).clip_table[-1]  # rows 24..28: the 4th shard (8 rows per shard)
-    shard = src_group / "flip/s16/c" / str(last.start // 8) / "0/0/0"
+    shard = src_group / f"flip/s16/c.{last.start // 8}.0.0.0"
     good = shard.read_bytes()
     shard.write_bytes(good[:40])  # a real failing input: the last clip's flipped s16 shard is truncated
     before = tree_digest(src_group)
-    with pytest.raises(StoreError, match=r"flip/s16/c/3/0/0/0: shard shorter than its index"):
+    with pytest.raises(StoreError, match=r"flip/s16/c\.3\.0\.0\.0: shard shorter than its index"):
         compact(path, "hrnet32", "int8")
     assert tree_digest(src_group) == before
     st = zarr.open_group(str(path), mode="r")["h36m/backbones/hrnet32-int8/status"][:]

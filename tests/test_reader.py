@@ -95,9 +95,9 @@ def test_reader_pickles_without_its_handle_and_reopens_in_a_forked_worker(small_
 
 
 def test_corrupted_chunk_gives_a_clear_error(small_store):
-    shard = small_store / "h36m/backbones/hrnet32/s4/c/0/0/0/0"
+    shard = small_store / "h36m/backbones/hrnet32/s4/c.0.0.0.0"
     data = bytearray(shard.read_bytes())
     data[10:200] = b"\xff" * 190  # clobber the first inner chunks' compressed bytes
     shard.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match=r"h36m/backbones/hrnet32/s4/c/0/0/0/0: .*corrupt.*pipeline check"):
+    with pytest.raises(StoreError, match=r"h36m/backbones/hrnet32/s4/c\.0\.0\.0\.0: .*corrupt.*pipeline check"):
         Reader(small_store).read([0], maps=True)

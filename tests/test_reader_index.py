@@ -50,7 +50,7 @@ def test_all_valid_clips_need_no_valid_chunks(tmp_path: Path) -> None:
     nothing (a scan would read them as fill = False and drop the rows)."""
     path = tmp_path / "s.zarr"
     _store(path)
-    (path / "h36m/rows/valid/c/0").unlink()  # rows 0..7 of clip 0
+    (path / "h36m/rows/valid/c.0").unlink()  # rows 0..7 of clip 0
     assert Reader(path).rows().tolist() == _expected().tolist()
     shutil.rmtree(path / "h36m/clips/n_valid")  # a store from before clips/n_valid: the scan sees the hole
     old = Reader(path)

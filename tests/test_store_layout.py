@@ -14,6 +14,7 @@ import zarr
 import storage.layout
 from pipeline.joint_features import derive_joint_features
 from storage.audit import check_store, store_info
+from storage.compact import compact
 from storage.fastread import FastArray
 from storage.reader import ROW_FIELDS, Reader
 from tests.conftest import SMALL_LEVELS, build_store
@@ -86,6 +87,10 @@ def test_nested_layout_store_reads_identically_and_passes_check(tmp_path: Path, 
     assert check_store(old) == [] and check_store(old, deep=True) == []
     info_old, info_new = store_info(old)["datasets"]["h36m"], store_info(new)["datasets"]["h36m"]
     assert [a["files"] for a in info_old["arrays"]] == [a["files"] for a in info_new["arrays"]]
+    compact(old, "hrnet32", "zstd3", name="flat")  # a group added to an old store is flat; both read and check
+    assert (old / "h36m/backbones/flat/s4/c.3.0.0.0").is_file() and (old / "h36m/backbones/hrnet32/s4/c/3").is_dir()
+    np.testing.assert_array_equal(Reader(old, backbone="flat").read(rows, maps=True)["s4"], want["s4"])
+    assert check_store(old) == []
     (old / "h36m/backbones/hrnet32/kp2d/c/2/0/0").unlink()  # rows 16..23: clip 1
     assert check_store(old) == [f"{old}/h36m/backbones/hrnet32/kp2d/c/2/0/0: missing chunk of "
                                 f"h36m/backbones/hrnet32/kp2d for clip 1 (S1/Eating 2/54138969) marked done"]

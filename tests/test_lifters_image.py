@@ -239,3 +239,36 @@ def test_cli_bad_input(store, tmp_path):
     assert isinstance(res.exception, InputError)
     assert "map level 's2' is not in the store's backbone maps (levels: s4, s8, s16, s32)" in str(res.exception)
     assert not (tmp_path / "c").exists()
+
+
+def test_cdl_pose_loss_reaches_the_2p5d_heads_only_end_to_end(rows):
+    """Sequential training (default): the lifter's pose loss leaves the 2.5D heads alone; end_to_end lets it in."""
+    pose_only = {"heatmap": 0.0, "volume": 0.0, "ordinal": 0.0, "uv": 0.0}
+    for end_to_end in (False, True):
+        torch.manual_seed(0)
+        cdl = CascadedDimensionLifting(levels=LEVELS, **TINY_CDL, loss_weights=pose_only, end_to_end=end_to_end)
+        cdl.loss_batch(rows).backward()
+        head = cdl.final_head[1].weight.grad
+        assert cdl.lifter.out.weight.grad.abs().sum() > 0
+        assert (head is not None and head.abs().sum() > 0) == end_to_end
+
+
+def test_cdl_init_then_end_to_end_fine_tuning(store, tmp_path):
+    s1, s2, p = tmp_path / "s1", tmp_path / "s2", tmp_path / "p"
+    train(cfg(store, s1, "cdl", model_cfg=dict(TINY_CDL)), progress=False)
+    w1 = torch.load(s1 / "last.pt", weights_only=True)["weights"]
+    started = CascadedDimensionLifting(levels=LEVELS, **TINY_CDL, init=str(s1 / "last.pt")).state_dict()
+    assert all(torch.equal(started[k], w1[k]) for k in w1)  # weights and the running neck->knee reference
+    assert float(w1["geo_count"]) > 0
+    train(cfg(store, s2, "cdl", model_cfg={**TINY_CDL, "init": str(s1 / "last.pt"), "end_to_end": True}),
+          progress=False)
+    w2 = torch.load(s2 / "last.pt", weights_only=True)["weights"]
+    assert not torch.equal(w2["final_head.1.weight"], w1["final_head.1.weight"])  # the heads fine-tuned
+    assert float(w2["geo_count"]) > float(w1["geo_count"])  # the reference kept counting from stage 1
+    with pytest.raises(InputError, match=r"cdl init: checkpoint .*nope.pt does not exist"):
+        CascadedDimensionLifting(levels=LEVELS, **TINY_CDL, init=str(tmp_path / "nope.pt"))
+    with pytest.raises(InputError, match=r"weights do not fit model 'cdl'"):
+        CascadedDimensionLifting(levels=LEVELS, **{**TINY_CDL, "width": 4}, init=str(s1 / "last.pt"))
+    train(cfg(store, p, "plt", model_cfg=dict(TINY_PLT)), progress=False)
+    with pytest.raises(InputError, match=r"checkpoint of model 'plt', not 'cdl'"):
+        CascadedDimensionLifting(levels=LEVELS, **TINY_CDL, init=str(p / "last.pt"))

@@ -28,6 +28,16 @@ MSE (sum over pixels, mean over maps) x 0.01; depth-volume MSE (sum over pixels,
 ordinal binary cross-entropy at the joints' 2D positions x 0.1; soft-argmax (u, v) L1 x 0.1. The 2D targets are
 the batch's `ref` (the run's 2D source mapped into map coordinates: GT with the default `--keypoints gt`).
 
+Training steps (the paper trains "the previous network and 3D lifting block sequentially"):
+- Default (`end_to_end` false): one run trains both, but the 2.5D input of the lifter is detached, so the pose
+  loss never reaches the 2.5D heads; they learn from their own supervision only, the lifter from their current
+  estimates. Without the detach, the pose loss through an untrained lifter drives the soft-argmax heatmaps to
+  uniform and the 2D never leaves the crop centre (measured on maps that are Gaussians at the GT joints: uv error
+  stuck at 10.7 map px for 600 steps; 0.2 px with the detach; docs/benchmarks.md).
+- Fine-tuning (the paper's second step): `{"init": "RUN1/best.pt", "end_to_end": true}` starts from a cdl
+  checkpoint (same architecture options; a run directory means its best.pt) and lets the pose loss reach the
+  heads. Building such a model (also in `pipeline evaluate`) reads that file again, so keep RUN1.
+
 Deviations and choices where the paper is silent:
 - The paper trains a ResNet-50 (ImageNet-initialised) end to end on 256 x 256 crops and upsamples its stride-32
   features by deconvolutions; here the backbone is the frozen HRNet whose stride-4 map is cached, so only the
@@ -42,6 +52,7 @@ Deviations and choices where the paper is silent:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -114,8 +125,10 @@ class CascadedDimensionLifting(nn.Module):
                  joint_set: str = "h36m17", width: int = 64, depth_bins: int = 64, depth_range_m: float = 1.0,
                  hidden: int = 1024, blocks: int = 5, dropout: float = 0.5, sigma_px: float = 2.0,
                  bone_sigma_px: float = 2.0, geodesic_mm: float | None = None,
-                 loss_weights: Mapping[str, float] | None = None) -> None:
+                 loss_weights: Mapping[str, float] | None = None, end_to_end: bool = False,
+                 init: str | None = None) -> None:
         super().__init__()
+        self.end_to_end = bool(end_to_end)
         if joint_set not in JOINT_SETS or JOINT_SETS[joint_set].num_joints != num_joints:
             raise InputError(f"cdl: joint_set {joint_set!r} does not have {num_joints} joints "
                              f"(known: {', '.join(f'{k} ({v.num_joints})' for k, v in JOINT_SETS.items())})")
@@ -143,6 +156,8 @@ class CascadedDimensionLifting(nn.Module):
         self.lifter = ResidualLifter(3 * j, 3 * j, hidden, blocks, dropout)
         self.register_buffer("geo_sum", torch.zeros((), dtype=torch.float64))
         self.register_buffer("geo_count", torch.zeros((), dtype=torch.float64))
+        if init is not None:
+            load_init(self, init)
 
     def heads(self, fmap: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, C_l, H, W) map -> bone (B, nb, H, W), joint (B, J, H, W), volume (B, bins, H, W), ordinal
@@ -157,6 +172,8 @@ class CascadedDimensionLifting(nn.Module):
         zbin = (probs * pixel_bin[:, None]).flatten(2).sum(-1) + 0.5  # (B, J), bin centre coordinate
         z = bin_to_depth(zbin, self.depth_range, self.bins)
         x = torch.cat([uv, (z / self.depth_range)[..., None]], -1)  # 2.5D, each coordinate ~[-1, 1]
+        if not self.end_to_end:
+            x = x.detach()
         pose = self.lifter(x.flatten(1)).view(-1, self.num_joints, 3)
         return {"bone": bone, "joint": joint, "volume": volume, "ordinal": ordinal, "uv": uv, "z": z, "pose": pose}
 
@@ -204,3 +221,17 @@ class CascadedDimensionLifting(nn.Module):
             "uv": (out["uv"] - ref).abs().sum(-1).mean(),
         }
         return sum(self.weights[k] * v for k, v in terms.items())
+
+
+def load_init(model: CascadedDimensionLifting, path: str | Path) -> None:
+    """Start `model` from the weights (and reference geodesic) of the cdl checkpoint at `path` (a file or a run
+    directory: its best.pt); InputError if it is missing, not a cdl checkpoint, or of other architecture options."""
+    from lifters.checkpoint import load_checkpoint, load_weights
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "best.pt"
+    if not p.is_file():
+        raise InputError(f"cdl init: checkpoint {p} does not exist; train first (`pipeline train cdl --out RUN1`) "
+                         f"and pass RUN1/best.pt")
+    load_weights(model, load_checkpoint(p, expect_model="cdl"), p)

@@ -88,6 +88,17 @@ def load_checkpoint(path: Path, expect_model: str | None = None) -> dict:
     return ckpt
 
 
+def run_checkpoint(path: str | Path, what: str, hint: str) -> Path:
+    """A checkpoint file given as a file or a run directory (then its best.pt); InputError "`what` PATH does not
+    exist; `hint`" (e.g. what="cdl init: checkpoint", hint = how to make one) if it does not exist."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "best.pt"
+    if not p.is_file():
+        raise InputError(f"{what} {p} does not exist; {hint}")
+    return p
+
+
 def load_weights(model: torch.nn.Module, ckpt: dict, path: Path) -> None:
     """Strict state-dict load; InputError naming missing/unexpected/mismatched keys (another model's weights)."""
     own = model.state_dict()

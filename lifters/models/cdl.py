@@ -226,12 +226,8 @@ class CascadedDimensionLifting(nn.Module):
 def load_init(model: CascadedDimensionLifting, path: str | Path) -> None:
     """Start `model` from the weights (and reference geodesic) of the cdl checkpoint at `path` (a file or a run
     directory: its best.pt); InputError if it is missing, not a cdl checkpoint, or of other architecture options."""
-    from lifters.checkpoint import load_checkpoint, load_weights
+    from lifters.checkpoint import load_checkpoint, load_weights, run_checkpoint
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "best.pt"
-    if not p.is_file():
-        raise InputError(f"cdl init: checkpoint {p} does not exist; train first (`pipeline train cdl --out RUN1`) "
-                         f"and pass RUN1/best.pt")
+    p = run_checkpoint(path, "cdl init: checkpoint",
+                       "train first (`pipeline train cdl --out RUN1`) and pass RUN1/best.pt")
     load_weights(model, load_checkpoint(p, expect_model="cdl"), p)

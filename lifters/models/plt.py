@@ -237,14 +237,10 @@ class PLT(nn.Module):
 def load_coarse(model: PLT, path: str | Path, expect: dict) -> None:
     """Copy the stage-1 weights of the plt checkpoint at `path` (a file or a run directory: its best.pt) into
     `model.coarse`; InputError if it is no stage-1 plt checkpoint or its options differ from `expect`."""
-    from lifters.checkpoint import load_checkpoint
+    from lifters.checkpoint import load_checkpoint, run_checkpoint
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "best.pt"
-    if not p.is_file():
-        raise InputError(f"plt stage 2: coarse checkpoint {p} does not exist; train stage 1 first "
-                         f"(`pipeline train plt --out RUN1`) and pass RUN1/best.pt")
+    p = run_checkpoint(path, "plt stage 2: coarse checkpoint",
+                       "train stage 1 first (`pipeline train plt --out RUN1`) and pass RUN1/best.pt")
     ckpt = load_checkpoint(p, expect_model="plt")
     cfg = ckpt["model_cfg"]
     if cfg.get("stage", 1) != 1:

@@ -58,7 +58,7 @@ def test_second_run_on_same_store_refuses_naming_the_holder(h36m_raw: Path, tmp_
         t0 = time.perf_counter()
         run = run_cli(extract_args(h36m_raw, store), cli_env(None))
         _fails(run, "is being written by another run", f"pid {holder.pid}", "StoreLock")
-        assert time.perf_counter() - t0 < 15
+        assert time.perf_counter() - t0 < 60  # refused at once, not after the holder's 120 s (margin for loaded CI)
     finally:
         holder.kill()
         holder.wait()

@@ -85,10 +85,11 @@ def backbone_attrs(reader: Reader) -> dict:
 
 
 class LiftingData(Dataset):
-    """Batches of lifter inputs for `rows` of a store; index with a `BatchKey` or a list of positions."""
+    """Batches of lifter inputs for `rows` of a store; index with a `BatchKey` or a list of positions.
+    `levels`: the map levels read with `maps` (default all; a model's `map_levels`, e.g. plt and cdl read one)."""
 
     def __init__(self, reader: Reader, rows: np.ndarray, maps: bool, frames: int = 1,
-                 joint_features: bool = False) -> None:
+                 joint_features: bool = False, levels: Sequence[str] | None = None) -> None:
         self.reader = reader
         self.rows = np.asarray(rows, dtype=np.int64)
         self.maps = bool(maps)
@@ -105,7 +106,7 @@ class LiftingData(Dataset):
         bb = backbone_attrs(reader)
         self.crop_hw = tuple(int(x) for x in bb.get("input_size", DEFAULT_CROP_HW))
         self.has_flip_maps = bool(bb.get("flip", False))
-        self.levels = list(reader.levels) if self.maps else []
+        self.levels = (list(reader.levels) if levels is None else list(levels)) if self.maps else []
 
     def check_flip(self, what: str) -> None:
         """StoreError if `what` (e.g. '--flip-aug') needs flipped maps the store lacks."""
@@ -146,7 +147,7 @@ class LiftingData(Dataset):
         centre = inv[:, t // 2]
         uniform = not flip.any() or flip.all()
         d = r.read(uniq, fields=READ_FIELDS, maps=self.maps and uniform, flip=bool(flip.any()),
-                   joint_features=self.joint_features and uniform)
+                   joint_features=self.joint_features and uniform, levels=self.levels)
         cam = d["camera"]
         enc = self.normalizer.encode(d["kp2d"], d["pose3d_cam"], cam[:, 21], cam[:, 22])
         kp, target = enc["kp2d"][inv], enc["pose3d"][inv]  # (B, T, J, .)
@@ -189,7 +190,7 @@ class LiftingData(Dataset):
         maps: dict[str, np.ndarray] = {}
         for f in (False, True):
             sel = flip == f
-            part = self.reader.read(rows[sel], fields=(), maps=True, flip=f)
+            part = self.reader.read(rows[sel], fields=(), maps=True, flip=f, levels=self.levels)
             for lv in self.levels:
                 if lv not in maps:
                     maps[lv] = np.empty((len(rows), *part[lv].shape[1:]), dtype=part[lv].dtype)

@@ -183,7 +183,7 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     # source frames between consecutive rows (MPJVE's step): the store's extraction stride x the run's own
     frame_step = int(reader.attrs.get("frame_stride", 1)) * cfg.frame_stride
     data = LiftingData(reader, rows, maps=model.needs_maps, frames=int(getattr(model, "frames", 1)),
-                       joint_features=needs_jf)
+                       joint_features=needs_jf, levels=getattr(model, "map_levels", None))
     if flip_test:
         data.check_flip("--flip-test")
     keys = BatchKeys(len(data), batch_size or cfg.eval_batch_size, shuffle=False)

@@ -76,12 +76,13 @@ class Trainer:
         for g in groups:
             g["base_lr"] = g["lr"]
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        levels = getattr(self.model, "map_levels", None)  # a model reading one level gets only that one
         self.train_data = LiftingData(self.reader, self.train_rows, maps=needs_maps, frames=self.frames,
-                                      joint_features=needs_jf)
+                                      joint_features=needs_jf, levels=levels)
         if cfg.flip_aug:
             self.train_data.check_flip("--flip-aug")
         self.test_data = LiftingData(self.reader, self.test_rows, maps=needs_maps, frames=self.frames,
-                                     joint_features=needs_jf)
+                                     joint_features=needs_jf, levels=levels)
         self.train_keys = BatchKeys(len(self.train_data), cfg.batch_size, shuffle=True, seed=cfg.seed,
                                     flip_p=0.5 if cfg.flip_aug else 0.0)
         self.test_keys = BatchKeys(len(self.test_data), cfg.eval_batch_size, shuffle=False)

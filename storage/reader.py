@@ -7,6 +7,7 @@ thread, so a group opened before a fork is never reused after it) and the reader
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -217,13 +218,14 @@ class Reader:
                              f"{e}); the store may be corrupt: run `pipeline check {self.path}`") from None
 
     def read(self, rows, fields: tuple[str, ...] = ROW_FIELDS, maps: bool = False, flip: bool = False,
-             joint_features: bool = False) -> dict:
+             joint_features: bool = False, levels: Sequence[str] | None = None) -> dict:
         """Batched read of arbitrary rows (any order, repeats allowed).
 
         Returns per-row arrays: clip, frame, person, valid, bbox (n,4) px, affine (n,2,3), kp2d_gt (n,J,2) px,
         pose3d_cam (n,J,3) mm, camera (n,23) camera vectors, kp2d (n,J,2) px of the selected 2D source
         (+ kp2d_score for a backbone source), and with maps=True each level (n,C,H,W) float16
-        (flip=True: the maps of the flipped crop, from backbones/<name>/flip); with joint_features=True
+        (flip=True: the maps of the flipped crop, from backbones/<name>/flip; `levels`: only those, default all,
+        StoreError for a level the group lacks); with joint_features=True
         `joint_features` (n, J, D) float16, the maps sampled at the joints (flip=True: of the flipped crop, joints
         already in the flipped order).
         """
@@ -252,7 +254,12 @@ class Reader:
                     raise StoreError(f"{self.path}/{self.dataset}/backbones/{self.backbone}: no flipped maps; "
                                      f"re-extract with --flip")
                 bb = bb["flip"]
-            for lvl in self.levels:
+            want = list(self.levels) if levels is None else list(levels)
+            missing = [lv for lv in want if lv not in self.levels]
+            if missing:
+                raise StoreError(f"{self.path}/{self.dataset}/backbones/{self.backbone}: no map level(s) "
+                                 f"{', '.join(missing)} (levels: {', '.join(self.levels)})")
+            for lvl in want:
                 out[lvl] = self._map(bb, lvl, rows)
         if joint_features:
             out["joint_features"] = self._take(self.joints_group(flip)["feat"], rows)

@@ -272,3 +272,15 @@ def test_cdl_init_then_end_to_end_fine_tuning(store, tmp_path):
     train(cfg(store, p, "plt", model_cfg=dict(TINY_PLT)), progress=False)
     with pytest.raises(InputError, match=r"checkpoint of model 'plt', not 'cdl'"):
         CascadedDimensionLifting(levels=LEVELS, **TINY_CDL, init=str(p / "last.pt"))
+
+
+def test_one_level_models_read_only_their_level(store, tmp_path):
+    """plt and cdl read one map level: the trainer's data (train and test) read only that one; capf reads all."""
+    from lifters.train import Trainer
+
+    for model, mcfg, want in (("plt", TINY_PLT, ["s8"]), ("cdl", {**TINY_CDL, "level": "s16"}, ["s16"]),
+                              ("capf", {"dim": 16, "depth": 1, "heads": 2}, list(LEVELS))):
+        t = Trainer(cfg(store, tmp_path / model, model, model_cfg=mcfg), progress=False)
+        assert t.train_data.levels == want and t.test_data.levels == want
+        batch = t.train_data.batch(np.arange(2), flip=np.array([False, True]))  # mixed flips: the per-flip path
+        assert sorted(batch["maps"]) == sorted(want)

@@ -27,6 +27,12 @@ def test_read_arbitrary_rows_in_any_order_with_repeats(small_store):
     np.testing.assert_array_equal(out["pose3d_cam"][1], clip_rows(10, seed=0)["pose3d_cam"][0])
     np.testing.assert_array_equal(out["pose3d_cam"][0], clip_rows(7, seed=1)["pose3d_cam"][1])
     assert out["camera"].shape == (5, 23) and out["camera"][0, 0] == pytest.approx(1145.0)
+    last = list(SMALL_LEVELS)[-1]
+    one = r.read(rows, maps=True, levels=[last])  # a model reading one level (plt, cdl) gets only that one
+    assert [k for k in one if k in SMALL_LEVELS] == [last]
+    np.testing.assert_array_equal(one[last], out[last])
+    with pytest.raises(StoreError, match=r"no map level\(s\) s64 \(levels: "):
+        r.read(rows, maps=True, levels=["s64"])
 
 
 def test_split_stride_and_subject_tables(small_store):

@@ -144,6 +144,7 @@ class CascadedDimensionLifting(nn.Module):
         self.bones = js.bones()
         self.geo_paths = neck_knee_paths(js)
         self.channels = choose_level("cdl", levels, level, W32_CHANNELS)
+        self.map_levels = (level,)  # the trainer reads only this level from the store
         nb, j = len(self.bones), num_joints
         self.context = nn.Sequential(conv_bn_relu(self.channels, width), conv_bn_relu(width, width))
         self.bone_head = nn.Sequential(conv_bn_relu(width, width), nn.Conv2d(width, nb, 1))

@@ -17,6 +17,7 @@ from schemas.arrays import DONE, PENDING
 from schemas.crop_coords import bilinear_at, image_to_ref
 from schemas.errors import StoreError
 from schemas.joints import JOINT_SETS
+from storage.audit import store_info
 from storage.reader import Reader
 from storage.store import Store
 from tests._lifter_store import real_store
@@ -67,6 +68,9 @@ def test_derive_round_trip_and_resume(tmp_path: Path):
     j = r.group["backbones/hrnet32/joints"]
     assert dict(j.attrs)["keypoints"] == "gt" and dict(j.attrs)["dim"] == 60
     assert list(dict(j.attrs)["levels"]) == list(SMALL_LEVELS)
+    info = store_info(store)["datasets"]["h36m"]["backbones"]["hrnet32"]["arrays"]
+    [feat] = [a for a in info if a["path"].endswith("joints/feat")]  # `pipeline info` lists the joint features
+    assert feat["row_shape"] == [17, 60] and feat["raw_bytes_written_rows"] == 22 * 17 * 60 * 2  # 22 rows, fp16
 
     again = derive_joint_features(str(store), "hrnet32")
     assert (again.done, again.skipped) == (0, 3)

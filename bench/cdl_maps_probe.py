@@ -30,7 +30,7 @@ BENCH_CDL = {"width": 16, "hidden": 512, "blocks": 2}  # the reduced cdl of benc
 
 def load(reader, rows: np.ndarray, maps: bool) -> dict[str, torch.Tensor]:
     """ref (n, J, 2) map-normalized, target (n, J, 3) m, and s4 (n, C, H, W) float32 when `maps`."""
-    b = LiftingData(reader, rows, maps=maps).batch(np.arange(len(rows)))
+    b = LiftingData(reader, rows, maps=maps, levels=["s4"]).batch(np.arange(len(rows)))
     out = {"ref": torch.from_numpy(b["ref"]), "target": torch.from_numpy(b["target"])}
     if maps:
         out["s4"] = torch.from_numpy(b["maps"]["s4"].astype(np.float32))

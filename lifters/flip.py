@@ -13,10 +13,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from schemas.crop_coords import flip_crop_px
-
-__all__ = ["flip_crop_px", "flip_pose_3d", "flip_screen_2d", "unflip_pose_3d"]
-
 
 def flip_screen_2d(kp2d_norm: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """(..., J, 2) screen-normalized 2D -> mirrored, joints swapped."""

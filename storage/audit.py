@@ -74,8 +74,8 @@ def store_info(path: str | Path) -> dict:
             if "joints" in g:  # joint features (pipeline derive --joint-features): rows of their own done clips
                 jg = g["joints"]
                 jdone = _written_rows(ds, jg["status"][:])
-                arrays += [_array_info(store, grp["feat"], jdone)
-                           for grp in (jg, jg["flip"] if "flip" in jg else None) if grp is not None]
+                groups = [jg] + ([jg["flip"]] if "flip" in jg else [])
+                arrays += [_array_info(store, grp["feat"], jdone) for grp in groups]
             map_names = {f"{lv}{sfx}" for lv in g.attrs.get("levels", {}) for sfx in ("", QPARAMS_SUFFIX)}
             maps = [a for a in arrays if a["path"].rsplit("/", 1)[-1] in map_names]
             stored = sum(a["stored_bytes"] for a in maps)

@@ -144,7 +144,6 @@ class CascadedDimensionLifting(nn.Module):
         self.bones = js.bones()
         self.geo_paths = neck_knee_paths(js)
         self.channels = choose_level("cdl", levels, level, W32_CHANNELS)
-        self.map_levels = (level,)  # the trainer reads only this level from the store
         nb, j = len(self.bones), num_joints
         self.context = nn.Sequential(conv_bn_relu(self.channels, width), conv_bn_relu(width, width))
         self.bone_head = nn.Sequential(conv_bn_relu(width, width), nn.Conv2d(width, nb, 1))
@@ -159,6 +158,11 @@ class CascadedDimensionLifting(nn.Module):
         self.register_buffer("geo_count", torch.zeros((), dtype=torch.float64))
         if init is not None:
             load_init(self, init)
+
+    @property
+    def map_levels(self) -> tuple[str, ...]:
+        """The map levels this model reads: only `level` (the trainer loads no other)."""
+        return (self.level,)
 
     def heads(self, fmap: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, C_l, H, W) map -> bone (B, nb, H, W), joint (B, J, H, W), volume (B, bins, H, W), ordinal

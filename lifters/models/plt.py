@@ -199,7 +199,6 @@ class PLT(nn.Module):
             raise InputError(f"plt: dim {dim} must be divisible by 4 and by heads {heads}")
         self.num_joints, self.level, self.stage, self.keep_ratio = num_joints, level, stage, keep_ratio
         self.channels = choose_level("plt", levels, level, W32_CHANNELS)
-        self.map_levels = (level,)  # the trainer reads only this level from the store
         self.coarse = CoarseStage(num_joints, self.channels, dim, heads, mlp_ratio, drop, drop_path)
         self.refine = None
         if stage == 2:
@@ -213,6 +212,11 @@ class PLT(nn.Module):
                                        "mlp_ratio": mlp_ratio})
             self.coarse.requires_grad_(False)
             self.coarse.eval()
+
+    @property
+    def map_levels(self) -> tuple[str, ...]:
+        """The map levels this model reads: only `level` (the trainer loads no other)."""
+        return (self.level,)
 
     def train(self, mode: bool = True) -> PLT:
         super().train(mode)

@@ -55,6 +55,7 @@ class ExtractSummary:
     map_ratio_vs_raw_fp16: float | None
     failures: list[dict] = field(default_factory=list)
     adapter_skips: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # handled input differences, each said once
     workers: dict[str, int] = field(default_factory=dict)
     dashboard: str | None = None
     flow_run_id: str | None = None
@@ -155,6 +156,7 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
         done = plan.done_clips
         frames = 0
         failures: list[dict] = []
+        notes: list[str] = []
         workers: dict[str, int] = {}
         ds = Store.open(store, mode="r+").dataset(dataset)
         for fut in as_completed(list(futures)):
@@ -169,6 +171,9 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
                 done += 1
                 frames += clip.length
                 workers[res["worker"]] = workers.get(res["worker"], 0) + 1
+                if res["note"] and all(n.split(" (e.g.")[0] != res["note"].split(" (e.g.")[0] for n in notes):
+                    notes.append(res["note"])
+                    _emit("note", note=res["note"])
                 _emit("clip", clip=clip.key, rows=clip.length, seconds=res["seconds"])
             update_progress_artifact(progress_id, 100.0 * (done + len(failures) - plan.done_clips)
                                      / max(1, len(plan.clips)))
@@ -179,7 +184,7 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
         store=str(store), dataset=dataset, backbone=backbone, clips_total=plan.total_clips,
         clips_skipped=plan.done_clips, clips_done=done - plan.done_clips, frames=frames, seconds=round(seconds, 2),
         frames_per_s=round(frames / seconds, 3) if seconds else 0.0, map_bytes_written=info["map_stored_bytes"],
-        map_ratio_vs_raw_fp16=info["map_ratio_vs_raw_fp16"], failures=failures,
+        map_ratio_vs_raw_fp16=info["map_ratio_vs_raw_fp16"], failures=failures, notes=notes,
         adapter_skips=[{"source": str(s.source), "reason": s.reason} for s in plan.skips], workers=workers,
         dashboard=dashboard, flow_run_id=str(get_run_context().flow_run.id))
     create_markdown_artifact(summary.markdown(), key="extract-summary", description=f"extract {dataset} summary")

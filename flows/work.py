@@ -17,6 +17,7 @@ from pipeline.backbones import Backbone, RandomInitWarning, build_backbone
 from pipeline.clip import Clip
 from pipeline.crops import crop_affine
 from pipeline.extract_clip import clip_boxes, extract_clip
+from pipeline.frame_check import fit_frame_size
 from pipeline.joint_features import derive_joint_features
 from schemas.arrays import DONE
 from schemas.errors import InputError
@@ -58,6 +59,7 @@ class ClipResult:
     rows: int
     seconds: float
     skipped: bool = False
+    note: str | None = None  # an input difference that was handled (frame size within tolerance), said once
 
 
 _CACHE: dict[BackboneRequest, Backbone] = {}
@@ -103,7 +105,10 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
     if rows_done and bb_done and jf_done:
         return ClipResult(clip_index, clip.key, clip.length, 0.0, skipped=True)
     backbone = get_backbone(req)
-    boxes = clip_boxes(clip, *user_clip_boxes(opts.box, clip))  # once: the rows and the crops use the same boxes
+    note = None
+    if not (rows_done and bb_done):  # the decoded frame size against the camera's, before any box is made
+        clip, note = fit_frame_size(clip)
+        boxes = clip_boxes(clip, *user_clip_boxes(opts.box, clip))  # once: the rows and the crops use the same
     if not rows_done:
         ds.write_clip(clip_index, gt_rows(clip, boxes, backbone.input_size))
     if not bb_done:
@@ -114,4 +119,4 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
         writer.close()
     if not jf_done:  # sampled from the maps just written (the same code as `pipeline derive`)
         derive_joint_features(store_path, req.name, opts.joint_keypoints, dataset, clips=[clip_index])
-    return ClipResult(clip_index, clip.key, clip.length, time.perf_counter() - t0)
+    return ClipResult(clip_index, clip.key, clip.length, time.perf_counter() - t0, note=note)

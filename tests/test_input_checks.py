@@ -67,3 +67,20 @@ def test_small_known_difference_uses_the_video_size_and_says_so(raw: Path, tmp_p
     assert note is not None and "1000x1000 px where the camera table says 1000x1002" in note
     assert f"within {SIZE_TOLERANCE_PX} px" in note
     assert [f.shape for f in fitted.frames()] == [(1000, 1000, 3)] * 2
+
+
+def test_root_in_another_layout_says_why_each_file_was_skipped(tmp_path: Path) -> None:
+    from flows.plan import make_plan
+    from flows.work import BackboneRequest
+
+    (tmp_path / "S1" / "Seq1" / "imageSequence").mkdir(parents=True)  # a 3dhp layout given as h36m
+    with pytest.raises(InputError, match=r"no h36m clips found; 1 file\(s\) skipped: .*S1/Videos: no Videos folder"):
+        make_plan("h36m", tmp_path, tmp_path / "s.zarr", BackboneRequest("hrnet32"))
+    with pytest.raises(InputError, match=r"no 3dhp clips found; 1 file\(s\) skipped: .*S1/Seq1/annot.mat is "
+                                         r"missing"):
+        make_plan("3dhp", tmp_path, tmp_path / "s.zarr", BackboneRequest("hrnet32"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="nothing under it matches the h36m layout"):
+        make_plan("h36m", empty, tmp_path / "s.zarr", BackboneRequest("hrnet32"))
+    assert not (tmp_path / "s.zarr").exists()

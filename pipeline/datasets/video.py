@@ -66,3 +66,13 @@ def video_size(path: Path) -> tuple[int, int]:
             return int(s.codec_context.width), int(s.codec_context.height)
     except (av.FFmpegError, OSError, IndexError) as e:
         raise InputError(f"{path}: cannot open video ({type(e).__name__}: {e})") from None
+
+
+def video_frame_count(path: Path) -> int:
+    """Frames of the first video stream from the container header; 0 when the header does not say or the file does
+    not open (decoding the clip then fails it, with the reason)."""
+    try:
+        with av.open(str(path)) as container:
+            return int(container.streams.video[0].frames or 0)
+    except (av.FFmpegError, OSError, IndexError):
+        return 0

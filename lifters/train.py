@@ -33,17 +33,8 @@ from lifters.data import BatchKeys, LiftingData, check_windows, make_loader, ope
 from lifters.evaluate import batch_loss, predict, quick_p1, to_device
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
+from schemas.device import check_device
 from schemas.errors import InputError
-
-
-def check_device(device: str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    return dev
 
 
 class Trainer:

@@ -61,8 +61,8 @@ def test_training_reads_the_store_dask_workers_wrote(both_workers_run, tmp_path:
     import torch
     from typer.testing import CliRunner
 
+    from cli.main import app
     from lifters.checkpoint import store_fingerprint
-    from pipeline.cli import app
     from storage.reader import Reader
 
     store, run_dir = both_workers_run.store, tmp_path / "run"

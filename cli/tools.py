@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from pipeline.cli_app import app, console
+from cli.app import app, console
 from schemas.errors import InputError
 
 

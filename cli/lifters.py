@@ -93,8 +93,6 @@ def train(
         from lifters.checkpoint import load_checkpoint
 
         saved = saved_config(out)
-        if saved is None:
-            raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
         load_checkpoint(out / "last.pt", expect_model=model)
         cfg = resumed_config(saved, {**given, "model": model, "out": str(out)})
     else:

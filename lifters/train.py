@@ -216,10 +216,9 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
 
     InputError if `cfg.out` already holds a run and `resume` is False, or holds none and `resume` is True."""
     out = Path(cfg.out)
-    last = out / "last.pt"
-    if resume and not last.is_file():
-        raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
-    if not resume and last.is_file():
+    if resume:
+        saved_config(out)  # InputError when there is no run to continue
+    elif (out / "last.pt").is_file():
         raise InputError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
     trainer = Trainer(cfg, console=console, progress=progress)
     if resume:
@@ -227,8 +226,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     return trainer.fit()
 
 
-def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
-    """The TrainConfig dict stored in run_dir/last.pt, or None if there is no run."""
+def saved_config(run_dir: str | Path) -> dict[str, Any]:
+    """The TrainConfig dict stored in run_dir/last.pt; InputError if there is no run there to continue."""
     path = Path(run_dir) / "last.pt"
-    return load_checkpoint(path)["config"] if path.is_file() else None
+    if not path.is_file():
+        raise InputError(f"--resume: {run_dir} holds no last.pt to continue; drop --resume to start a new run")
+    return load_checkpoint(path)["config"]
 

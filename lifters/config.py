@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from lifters.models.registry import MODELS, build_model
+from lifters.window import check_window
 from schemas.errors import InputError
 from storage.reader import Reader
 
@@ -65,8 +66,7 @@ class TrainConfig:
             raise InputError(f"--lr must be > 0 and lr_decay in (0, 1]; got {self.lr}, {self.lr_decay}")
         if self.eval_every < 0 or self.workers < 0:
             raise InputError("--eval-every and --workers must be >= 0")
-        if self.frames < 1 or self.frames % 2 == 0:
-            raise InputError(f"--frames must be an odd number >= 1 (windows are centred), got {self.frames}")
+        check_window(self.frames)
         if self.frames > 1 and not getattr(MODELS[self.model], "temporal", False):
             temporal = sorted(k for k, m in MODELS.items() if getattr(m, "temporal", False))
             raise InputError(f"--frames {self.frames}: {self.model} is a single-frame model; temporal models: "

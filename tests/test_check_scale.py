@@ -3,6 +3,7 @@ decodes every row. Real stores from tests/conftest.build_store, shards edited by
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -80,8 +81,8 @@ def test_corrupt_payload_is_found_by_its_checksum(tmp_path: Path) -> None:
     assert len(problems) == 1 and "hrnet32/s8: unreadable chunk for rows 0..9 (clip 0)" in problems[0]
     assert "chunk 3 (row 3) fails its crc32c checksum" in problems[0]
     assert "row 3 of clip 0 (S1/Walking 1/54138969)" in problems[0] and "--repair" in problems[0]
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "check", str(path)], capture_output=True,
-                       text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    r = subprocess.run([PIPELINE, "check", str(path)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "COLUMNS": "200"})
     assert r.returncode == 1 and "1 problem(s)" in " ".join(r.stderr.split()), r.stderr
 
 

@@ -85,6 +85,8 @@ def train(
         out = new_run_dir(model)
         console.print(f"run directory: [bold]{out}[/] (pass --out to choose)", highlight=False)
 
+    if max_steps is not None and epochs is None and not resume:
+        epochs = max_steps  # --max-steps alone is honoured: the default epochs never end it first (>= 1 step each)
     given = {"cache": cache, "epochs": epochs, "batch_size": batch_size, "lr": lr, "max_steps": max_steps,
              "device": device, "seed": seed, "keypoints": keypoints, "backbone": backbone, "dataset": dataset,
              "frame_stride": frame_stride, "flip_aug": flip_aug, "workers": workers, "eval_every": eval_every,

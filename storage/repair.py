@@ -28,11 +28,13 @@ def _group_arrays(ds: DatasetGroup, group: str) -> list[zarr.Array]:
     return arrays + ([a for _, a in g["flip"].arrays()] if "flip" in g else [])
 
 
-def repair_store(path: str | Path, deep: bool = False) -> list[str]:
-    """Check the store; mark every clip with a bad chunk pending and remove its files in that group. Returns one
-    line per clip reset (empty: nothing to repair). Takes the store's writer lock."""
+def repair_store(path: str | Path, deep: bool = False) -> tuple[list[str], list[str]]:
+    """Check the store; mark every clip with a bad chunk pending and remove its files in that group. Returns (one
+    line per clip reset, the problems no clip owns: metadata or structure, which re-extraction cannot fix).
+    Takes the store's writer lock."""
     with StoreLock(path):
-        bad = sorted({(p.dataset, p.group, p.clip) for p in audit_store(path, deep) if isinstance(p, Problem)})
+        problems = audit_store(path, deep)
+        bad = sorted({(p.dataset, p.group, p.clip) for p in problems if isinstance(p, Problem)})
         store = Store.open(path, mode="r+")
         done = []
         for dataset, group, clip_index in bad:
@@ -48,4 +50,4 @@ def repair_store(path: str | Path, deep: bool = False) -> list[str]:
             where = "rows" if group == "rows" else f"backbone {group}"
             done.append(f"{dataset} clip {clip_index} ({c.subject}/{c.action} {c.subaction}/{c.camera}): {where} "
                         f"marked pending, {removed} chunk file(s) removed")
-        return done
+        return done, [str(p) for p in problems if not isinstance(p, Problem)]

@@ -33,12 +33,13 @@ def test_repair_resets_exactly_the_bad_clips_and_a_rewrite_is_byte_identical(tmp
     shard.write_bytes(bytes(raw))
     (path / "h36m/rows/pose3d_cam/c.2.0.0").unlink()  # clip 1's rows (16..23) lose a chunk file
     assert len(check_store(path)) == 2
-    lines = repair_store(path)
+    lines, others = repair_store(path)
+    assert others == []
     assert lines == ["h36m clip 0 (S1/Walking 1/54138969): backbone hrnet32 marked pending, 12 chunk file(s) removed",
                      "h36m clip 1 (S1/Eating 2/54138969): rows marked pending, 8 chunk file(s) removed"]
     ds = Store.open(path).dataset("h36m")
     assert ds.status("hrnet32").tolist() == [PENDING, DONE, DONE] and ds.status().tolist() == [DONE, PENDING, DONE]
-    assert check_store(path) == [] and repair_store(path) == []  # nothing left marked done that is bad
+    assert check_store(path) == [] and repair_store(path) == ([], [])  # nothing left marked done that is bad
     assert not shard.exists()
     ds = Store.open(path, mode="r+").dataset("h36m")  # what `pipeline extract` does for the pending clips
     c0, c1 = ds.clip(0), ds.clip(1)

@@ -30,24 +30,27 @@ def _clip_index(table: dict) -> dict[tuple[str, ...], int]:
 class Allocation(DatasetBase):
     """Clip allocation; a clip's rows start on a shard boundary, so one writer per clip never shares a shard."""
 
-    def allocate(self, metas: list[dict], lengths: Iterable[int], cameras: list[list[Camera]]) -> list[int]:
+    def allocate(self, metas: list[dict], lengths: Iterable[int], cameras: list[list[Camera]],
+                 fps: Iterable[float | None] | None = None) -> list[int]:
         """Append clips with shard-aligned row ranges; returns their clip indices.
 
         metas: dicts with subject, action, subaction, camera, source · lengths: rows per clip ·
-        cameras: per clip, the Camera list its rows index into. Clips already present (same
+        cameras: per clip, the Camera list its rows index into · fps: per clip, its source's frame rate
+        (frames/s; None: the files carry none, stored as NaN). Clips already present (same
         subject/action/subaction/camera) are not added again: their existing index is returned.
         """
         lengths = [int(x) for x in lengths]
-        if not (len(metas) == len(lengths) == len(cameras)):
-            raise StoreError("allocate: metas, lengths and cameras must have one entry per clip")
+        rates = [None] * len(lengths) if fps is None else list(fps)
+        if not (len(metas) == len(lengths) == len(cameras) == len(rates)):
+            raise StoreError("allocate: metas, lengths, cameras and fps must have one entry per clip")
         c = self.group["clips"]
         table = {k: list(v) for k, v in c.attrs["table"].items()}
         s = self.shard_rows
         n_rows, n_clips = self.n_rows, self.n_clips
         n_cams = self.group["cameras/params"].shape[0]
         index, have_len = _clip_index(table), c["length"][:]  # one read each, not one per clip
-        out, new_start, new_len, new_off, new_cams = [], [], [], [], []
-        for meta, length, cams in zip(metas, lengths, cameras, strict=True):
+        out, new_start, new_len, new_off, new_cams, new_fps = [], [], [], [], [], []
+        for meta, length, cams, rate in zip(metas, lengths, cameras, rates, strict=True):
             existing = index.get(_meta_key(meta))
             if existing is not None:
                 old = int(have_len[existing]) if existing < n_clips else new_len[existing - n_clips]
@@ -65,6 +68,7 @@ class Allocation(DatasetBase):
             new_start.append(n_rows)
             new_len.append(length)
             new_off.append(n_cams)
+            new_fps.append(np.nan if rate is None else float(rate))
             new_cams.extend(cam.to_vector() for cam in cams)
             n_cams += len(cams)
             n_rows += -(-length // s) * s  # round up to whole shards
@@ -77,6 +81,9 @@ class Allocation(DatasetBase):
         c["status"].resize((m,))
         if "n_valid" in c:
             c["n_valid"].resize((m,))
+        if "fps" in c:  # optional: stores written before it lack the per-clip frame rate
+            c["fps"].resize((m,))
+            c["fps"][n_clips:] = np.asarray(new_fps, dtype=np.float64)
         cam_arr = self.group["cameras/params"]
         k0 = cam_arr.shape[0]
         cam_arr.resize((n_cams, CAMERA_VECTOR_LEN))

@@ -33,6 +33,7 @@ class ClipRow:
     start: int
     length: int
     status: int
+    fps: float | None = None  # the source's frame rate (frames/s); None: unknown or not recorded (older stores)
 
     @property
     def stop(self) -> int:
@@ -44,6 +45,10 @@ def read_all(root: Path, arr: zarr.Array) -> np.ndarray:
     per clip, which zarr reads at a few hundred per second (~840 clips for full H36M)."""
     fast = FastArray.open(root, arr.path)
     return fast.read(np.arange(arr.shape[0])) if fast is not None else arr[:]
+
+
+def _rate(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 class DatasetBase:
@@ -81,8 +86,9 @@ class DatasetBase:
         c = self.group["clips"]
         table = c.attrs["table"]
         start, length, status = c["start"][:], c["length"][:], read_all(self.store.path, c["status"])
-        return [ClipRow(i, *(table[k][i] for k in CLIP_STR_COLUMNS), int(start[i]), int(length[i]), int(status[i]))
-                for i in range(len(start))]
+        fps = c["fps"][:] if "fps" in c else np.full(len(start), np.nan)
+        return [ClipRow(i, *(table[k][i] for k in CLIP_STR_COLUMNS), int(start[i]), int(length[i]), int(status[i]),
+                        _rate(fps[i])) for i in range(len(start))]
 
     def clip(self, index: int) -> ClipRow:
         n = self.n_clips
@@ -91,7 +97,8 @@ class DatasetBase:
         c = self.group["clips"]
         table = c.attrs["table"]
         return ClipRow(index, *(table[k][index] for k in CLIP_STR_COLUMNS), int(c["start"][index]),
-                       int(c["length"][index]), int(c["status"][index]))
+                       int(c["length"][index]), int(c["status"][index]),
+                       _rate(c["fps"][index]) if "fps" in c else None)
 
     def backbones(self) -> list[str]:
         return sorted(k for k, _ in self.group["backbones"].groups())

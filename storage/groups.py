@@ -52,6 +52,7 @@ def create_dataset_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Gro
         new_array(clips, col, shape=(0,), chunks=(4096,), dtype="int64", fill_value=0)
     new_array(clips, "status", shape=(0,), chunks=(1,), dtype="int8", fill_value=PENDING)
     new_array(clips, "n_valid", shape=(0,), chunks=(1,), dtype="int64", fill_value=-1)
+    new_array(clips, "fps", shape=(0,), chunks=(4096,), dtype="float64", fill_value=float("nan"))
     new_array(g.create_group("cameras"), "params", shape=(0, CAMERA_VECTOR_LEN), chunks=(4096, CAMERA_VECTOR_LEN),
               dtype="float64", fill_value=0.0)
     rows = g.create_group("rows")

@@ -7,7 +7,8 @@ Layout (see README "Store layout"):
                                 arrays start, length, camera_offset (C,) int64 · status (C,) int8, chunk 1 ·
                                 n_valid (C,) int64, chunk 1: valid rows of each written clip (-1: not written;
                                 optional, added in 0.1.0 without a schema version change: stores without it
-                                are read by scanning rows/valid)
+                                are read by scanning rows/valid) · fps (C,) float64: each clip's source frame
+                                rate (NaN: its files carry none; optional, older stores lack it)
       cameras/params            (K, 23) float64 — schemas.camera.Camera.to_vector rows
       rows/<name>               per-row arrays of schemas.arrays.ROW_ARRAYS, chunk = shard_rows rows
       backbones/<name>/         attrs: backbone config, checkpoint sha256, levels, encoding + codec (storage/encodings)
@@ -121,10 +122,12 @@ class Store:
                              f"{', '.join(self.datasets()) or 'none'}")
         return DatasetGroup(self, name)
 
-    def create_dataset(self, name: str, joint_set: str, fps: float = 50.0, source_root: str = "",
+    def create_dataset(self, name: str, joint_set: str, fps: float | None = 50.0, source_root: str = "",
                        shard_rows: int = DEFAULT_SHARD_ROWS, frame_stride: int = 1,
                        attrs: dict | None = None) -> DatasetGroup:
-        """Add a dataset group (or return the existing one if its joint set and shard size agree)."""
+        """Add a dataset group (or return the existing one if its joint set and shard size agree).
+
+        fps: the dataset's nominal frame rate (frames/s; None for stills); each clip's own is `clips/fps`."""
         if joint_set not in JOINT_SETS:
             raise StoreError(f"unknown joint set {joint_set!r}; known: {', '.join(JOINT_SETS)}")
         if name in self.datasets():

@@ -1,18 +1,17 @@
-"""Dataset adapters by name: each module has `list_clips(root, subjects, frame_stride, actions)` -> (clips, skips),
-`camera_table(root | None)` -> list of camera dicts, `NAME`, `JOINT_SET`."""
+"""The dataset adapters by name: THE one list of dataset names (`DATASET_NAMES`); each a `DatasetAdapter`."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from pipeline.datasets import h36m, mpi3dhp, muco
+from pipeline.datasets.base import DatasetAdapter
 from schemas.errors import InputError
 
-ADAPTERS: dict[str, ModuleType] = {m.NAME: m for m in (h36m, mpi3dhp, muco)}
+ADAPTERS: dict[str, DatasetAdapter] = {a.name: a for a in (h36m.ADAPTER, mpi3dhp.ADAPTER, muco.ADAPTER)}
+DATASET_NAMES: tuple[str, ...] = tuple(ADAPTERS)
 
 
-def get_adapter(name: str) -> ModuleType:
-    """The adapter module for a dataset name; InputError listing the valid names otherwise."""
+def get_adapter(name: str) -> DatasetAdapter:
+    """The adapter of a dataset name; InputError listing the valid names otherwise."""
     try:
         return ADAPTERS[name]
     except KeyError:

@@ -75,16 +75,20 @@ def run_direct(raw: Path, store: Path, threads: int) -> dict:
 
 def run_flow(raw: Path, store: Path, workers: int, threads: int) -> dict:
     """The flow on a fresh LocalCluster; also the times at which clips completed (seconds from the flow call)."""
-    from flows.extract import extract_flow, set_listener
-    from pipeline.cli_extract import build_task_runner
+    import dataclasses
 
-    runner, threads = build_task_runner(workers, None, 0, "cpu", threads)
+    from flows.extract import extract_flow, set_listener
+    from flows.request import ExtractRequest
+    from flows.runner import build_task_runner
+
+    req = ExtractRequest(dataset="h36m", root=str(raw), store=str(store), workers=workers, torch_threads=threads)
+    runner, threads = build_task_runner(req)
     marks: list[float] = []
     t0 = time.perf_counter()
     set_listener(lambda event, _p: marks.append(time.perf_counter() - t0) if event == "clip" else None)
     try:
-        state = extract_flow.with_options(task_runner=runner)(dataset="h36m", root=str(raw), store=str(store),
-                                                              torch_threads=threads, return_state=True)
+        state = extract_flow.with_options(task_runner=runner)(dataclasses.replace(req, torch_threads=threads),
+                                                              return_state=True)
     finally:
         set_listener(None)
     seconds = time.perf_counter() - t0

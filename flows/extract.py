@@ -20,6 +20,8 @@ from prefect.futures import as_completed
 from prefect.states import Failed
 
 from flows.plan import make_plan
+from flows.request import ExtractRequest
+from flows.runner import ResourceDaskTaskRunner
 from flows.work import BackboneRequest, ExtractOptions, process_clip
 from schemas.errors import CacheError
 from storage.audit import store_info
@@ -105,11 +107,10 @@ def _warm_up(req: BackboneRequest, torch_threads: int) -> None:
 def start_workers(runner: object, req: BackboneRequest, torch_threads: int) -> str | None:
     """Start the runner's cluster now and warm its (resource-matching) workers up, without waiting.
 
-    Returns the Dask dashboard link (None for a runner without a Dask client)."""
-    client = getattr(runner, "client", None)
-    if client is None:
+    Returns the Dask dashboard link (None for a runner that is not a ResourceDaskTaskRunner, e.g. in tests)."""
+    if not isinstance(runner, ResourceDaskTaskRunner):
         return None
-    need = getattr(runner, "task_resources", None) or {}
+    client, need = runner.client, runner.task_resources
     workers = [a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
                if all(w.get("resources", {}).get(k, 0) >= v for k, v in need.items())]
     from distributed import fire_and_forget
@@ -117,30 +118,26 @@ def start_workers(runner: object, req: BackboneRequest, torch_threads: int) -> s
     for addr in workers:  # a plain Dask task pinned to each worker, queued ahead of the clip tasks
         fire_and_forget(client.submit(_warm_up, req, torch_threads, workers=[addr], pure=False, priority=10,
                                       key=f"warm-up-{addr}-{time.time_ns()}"))
-    return getattr(runner, "dashboard_link", None)
+    return runner.dashboard_link
 
 
 @flow(name="extract")
-def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32", checkpoint: str | None = None,
-                 device: str = "cpu", subjects: list[str] | None = None, actions: list[str] | None = None,
-                 frame_stride: int = 1, flip: bool = False, batch_size: int = 8, box: str = "root",
-                 retries: int = 1, codec: str | None = None, shard_rows: int | None = None,
-                 torch_threads: int = 0, joint_features: bool = False, joint_keypoints: str = "gt"
-                 ) -> dict | Failed:
+def extract_flow(request: ExtractRequest) -> dict | Failed:
     """Extract a dataset into a store: plan, map clips over the Dask cluster, finalize. Resumable."""
     t0 = time.perf_counter()
-    req = BackboneRequest(backbone, checkpoint, device)
-    opts = ExtractOptions(batch_size=batch_size, box=box, flip=flip, torch_threads=torch_threads,
-                          joint_features=joint_features, joint_keypoints=joint_keypoints)
+    r = request
+    dataset, store, backbone = r.dataset, r.store, r.backbone
+    req, opts = r.backbone_request(), r.clip_options()
     with StoreLock(store):
-        dashboard = start_workers(get_run_context().task_runner, req, torch_threads)
+        dashboard = start_workers(get_run_context().task_runner, req, r.torch_threads)
         _emit("cluster", dashboard=dashboard)
-        kw = {k: v for k, v in (("codec", codec), ("shard_rows", shard_rows)) if v is not None}
+        kw = {k: v for k, v in (("codec", r.encoding), ("shard_rows", r.shard_rows)) if v is not None}
         try:
-            plan = make_plan(dataset, root, store, req, subjects=subjects, actions=actions,
-                             frame_stride=frame_stride, flip=flip, **kw)
-            if joint_features:  # created once here, before the clip tasks write into it
-                Store.open(store, mode="r+").dataset(dataset).add_joint_features(backbone, joint_keypoints)
+            plan = make_plan(dataset, r.root, store, req, subjects=list(r.subjects) if r.subjects else None,
+                             actions=list(r.actions) if r.actions else None, frame_stride=r.frame_stride,
+                             flip=r.flip, **kw)
+            if r.joint_features:  # created once here, before the clip tasks write into it
+                Store.open(store, mode="r+").dataset(dataset).add_joint_features(backbone, r.joint_keypoints)
         except CacheError as e:  # a user error: fail the run with its message, no traceback
             return Failed(message=str(e))
         _emit("planned", total=plan.total_clips, done=plan.done_clips, todo=len(plan.clips),
@@ -150,7 +147,7 @@ def extract_flow(dataset: str, root: str, store: str, backbone: str = "hrnet32",
                                  description="Dask dashboard of this extraction run")
         progress_id = create_progress_artifact(0.0, key="extract-progress",
                                                description=f"{dataset}: clips done / total")
-        task_fn = process_clip_task.with_options(retries=retries, retry_delay_seconds=0)
+        task_fn = process_clip_task.with_options(retries=r.retries, retry_delay_seconds=0)
         futures = {task_fn.submit(store, dataset, i, clip, req, opts): (i, clip) for i, clip in plan.clips}
         done = plan.done_clips
         frames = 0

@@ -7,10 +7,16 @@ Here resources go on the submit path itself; tests/test_flow_dask.py checks wher
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from prefect_dask import DaskTaskRunner
 from prefect_dask.task_runners import PrefectDaskFuture
+
+from schemas.errors import UsageError
+
+if TYPE_CHECKING:
+    from flows.request import ExtractRequest
 
 
 class ResourceDaskTaskRunner(DaskTaskRunner):
@@ -45,3 +51,44 @@ class ResourceDaskTaskRunner(DaskTaskRunner):
             return self.client.dashboard_link
         except Exception:  # noqa: BLE001 - no client yet / no dashboard
             return None
+
+
+def check_dask_address(address: str, resources: dict[str, float] | None, timeout: float = 5.0) -> None:
+    """UsageError within seconds if no Dask scheduler answers at `address`, or no worker has `resources`."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=timeout) as client:
+            info = client.scheduler_info(n_workers=-1)["workers"]
+    except (OSError, TimeoutError) as e:
+        raise UsageError(f"--dask-address {address}: no Dask scheduler answers ({type(e).__name__}); start one "
+                         f"with `dask scheduler` and workers with `dask worker {address}`") from None
+    if resources and not any(all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items())
+                             for w in info.values()):
+        need = ",".join(f"{k}={v}" for k, v in resources.items())
+        raise UsageError(f"--gpus-per-worker: no worker of {address} offers resources {need} ({len(info)} workers); "
+                         f"start GPU workers with `dask worker {address} --nthreads 1 --resources {need}`, "
+                         f"or drop --gpus-per-worker")
+
+
+def build_task_runner(req: ExtractRequest) -> tuple[ResourceDaskTaskRunner, int]:
+    """The runner of one extraction: a ResourceDaskTaskRunner on `req.dask_address` (checked beforehand with
+    `check_dask_address`), or on a LocalCluster sized to the machine (one worker per CUDA device, else one worker
+    using every core). Returns (runner, torch threads per task; 0 = the worker's default)."""
+    resources = req.task_resources
+    if req.dask_address:
+        return ResourceDaskTaskRunner(address=req.dask_address, task_resources=resources), req.torch_threads
+    cores = os.cpu_count() or 1
+    if req.device.startswith("cuda"):
+        import torch
+
+        n = req.workers or max(1, torch.cuda.device_count())
+    else:
+        n = req.workers or 1  # one worker using every core: no second copy of the model, no duplicate decode
+    threads = req.torch_threads or (max(1, cores // n) if req.device == "cpu" else 0)
+    cluster_kwargs = {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0",
+                      "silence_logs": 40}
+    if resources:
+        cluster_kwargs["resources"] = resources
+    return ResourceDaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster_kwargs,
+                                  task_resources=resources), threads

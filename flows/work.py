@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flows.request import BackboneRequest, ExtractOptions
 from pipeline.backbones import Backbone, RandomInitWarning, build_backbone
 from pipeline.clip import Clip
 from pipeline.crops import crop_affine
@@ -21,25 +22,6 @@ from pipeline.joint_features import derive_joint_features
 from schemas.arrays import DONE
 from schemas.errors import InputError
 from storage.store import Store
-
-
-@dataclass(frozen=True)
-class BackboneRequest:
-    """What a worker needs to build (and cache) its backbone."""
-
-    name: str
-    checkpoint: str | None = None
-    device: str = "cpu"
-
-
-@dataclass
-class ExtractOptions:
-    batch_size: int = 8
-    box: str = "root"
-    flip: bool = False
-    torch_threads: int = 0  # 0: leave torch's default
-    joint_features: bool = False  # also cache the maps sampled at the joints (joints/feat), after a clip's maps
-    joint_keypoints: str = "gt"  # the 2D source they are sampled at: gt or the backbone's name
 
 
 def set_threads(n: int) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from lifters.models.base import Lifter
 from lifters.models.registry import MODELS, build_model
+from lifters.window import check_window
 from schemas.errors import InputError
 from storage.reader import Reader
 
@@ -66,8 +67,7 @@ class TrainConfig:
             raise InputError(f"--lr must be > 0 and lr_decay in (0, 1]; got {self.lr}, {self.lr_decay}")
         if self.eval_every < 0 or self.workers < 0:
             raise InputError("--eval-every and --workers must be >= 0")
-        if self.frames < 1 or self.frames % 2 == 0:
-            raise InputError(f"--frames must be an odd number >= 1 (windows are centred), got {self.frames}")
+        check_window(self.frames)
         if self.frames > 1 and not MODELS[self.model].temporal:
             temporal = sorted(k for k, m in MODELS.items() if m.temporal)
             raise InputError(f"--frames {self.frames}: {self.model} is a single-frame model; temporal models: "

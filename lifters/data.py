@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lifters.flip import flip_pose_3d, flip_screen_2d
+from lifters.window import check_window
 from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
 from schemas.errors import InputError, StoreError
 from schemas.joints import JOINT_SETS
@@ -95,8 +96,7 @@ class LiftingData(Dataset):
         self.maps = bool(maps)
         self.frames = int(frames)
         self.joint_features = bool(joint_features)
-        if self.frames < 1 or self.frames % 2 == 0:
-            raise InputError(f"--frames must be an odd number >= 1 (windows are centred), got {frames}")
+        check_window(self.frames)
         if self.maps and self.frames > 1:
             raise InputError("windows of feature maps are not supported: a model reading maps is single-frame")
         attrs = reader.attrs

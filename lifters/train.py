@@ -33,17 +33,8 @@ from lifters.data import BatchKeys, LiftingData, check_windows, make_loader, ope
 from lifters.evaluate import predict, quick_p1, to_device
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
+from schemas.device import check_device
 from schemas.errors import InputError
-
-
-def check_device(device: str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    return dev
 
 
 class Trainer:
@@ -225,10 +216,9 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
 
     InputError if `cfg.out` already holds a run and `resume` is False, or holds none and `resume` is True."""
     out = Path(cfg.out)
-    last = out / "last.pt"
-    if resume and not last.is_file():
-        raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
-    if not resume and last.is_file():
+    if resume:
+        saved_config(out)  # InputError when there is no run to continue
+    elif (out / "last.pt").is_file():
         raise InputError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
     trainer = Trainer(cfg, console=console, progress=progress)
     if resume:
@@ -236,8 +226,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     return trainer.fit()
 
 
-def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
-    """The TrainConfig dict stored in run_dir/last.pt, or None if there is no run."""
+def saved_config(run_dir: str | Path) -> dict[str, Any]:
+    """The TrainConfig dict stored in run_dir/last.pt; InputError if there is no run there to continue."""
     path = Path(run_dir) / "last.pt"
-    return load_checkpoint(path)["config"] if path.is_file() else None
+    if not path.is_file():
+        raise InputError(f"--resume: {run_dir} holds no last.pt to continue; drop --resume to start a new run")
+    return load_checkpoint(path)["config"]
 

@@ -12,46 +12,29 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pipeline.backbone_specs import (
+    BACKBONES,
+    HEATMAP_SIZE,
+    INPUT_SIZE,
+    NUM_KEYPOINTS,
+    RANDOM_SEED,
+    STRIDES,
+    BackboneSpec,
+)
 from pipeline.crops import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.mmpose_compat import load_mmpose
+from schemas.device import check_device
 from schemas.errors import InputError
-
-INPUT_SIZE = (256, 192)  # (H, W) crop px
-HEATMAP_SIZE = (64, 48)  # (H, W) heatmap px, stride 4
-NUM_KEYPOINTS = 17  # COCO
-RANDOM_SEED = 0
-STRIDES = {"s4": 4, "s8": 8, "s16": 16, "s32": 32}
 
 
 class RandomInitWarning(UserWarning):
     """The backbone has no checkpoint: features and detections come from random weights."""
 
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """A registered backbone: mmpose config file name, family and per-level channels (strides 4/8/16/32)."""
-
-    name: str
-    config_name: str
-    family: str  # "hrnet" | "resnet"
-    channels: tuple[int, int, int, int]
-
-    def levels(self) -> dict[str, tuple[int, int, int]]:
-        h, w = INPUT_SIZE
-        return {lv: (c, h // s, w // s) for (lv, s), c in zip(STRIDES.items(), self.channels, strict=True)}
-
-
-BACKBONES: dict[str, BackboneSpec] = {s.name: s for s in (
-    BackboneSpec("hrnet32", "td-hm_hrnet-w32_8xb64-210e_coco-256x192.py", "hrnet", (32, 64, 128, 256)),
-    BackboneSpec("hrnet48", "td-hm_hrnet-w48_8xb32-210e_coco-256x192.py", "hrnet", (48, 96, 192, 384)),
-    BackboneSpec("res50", "td-hm_res50_8xb64-210e_coco-256x192.py", "resnet", (256, 512, 1024, 2048)),
-)}
 
 TAPS = {
     "hrnet": "s4 = stage4 output of branch 0 (forward hook on backbone.stage4); "
@@ -60,22 +43,6 @@ TAPS = {
     "resnet": "s4/s8/s16/s32 = outputs of backbone.layer1..layer4 (forward hooks)",
 }
 
-
-def check_device(device: str) -> torch.device:
-    """Parse `device` ('cpu', 'cuda', 'cuda:N'); InputError if unknown or CUDA is asked for but absent."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"--device {device!r} is not a device; use 'cpu' or 'cuda[:N]'") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device!r}: CUDA is not available on this machine "
-                             "(torch.cuda.is_available() is False); use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
-    elif dev.type != "cpu":
-        raise InputError(f"--device {device!r} is not supported; use 'cpu' or 'cuda[:N]'")
-    return dev
 
 
 def file_sha256(path: Path) -> str:

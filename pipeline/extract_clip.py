@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.backbones import Backbone, check_device
+from pipeline.backbone_specs import BOX_MODES
+from pipeline.backbones import Backbone
 from pipeline.clip import Clip
 from pipeline.crops import (
     box_from_kp2d,
@@ -27,11 +28,11 @@ from pipeline.crops import (
     warp_crops,
 )
 from pipeline.keypoints import detect
+from schemas.device import check_device
 from schemas.errors import CacheError, InputError
 from schemas.joints import JOINT_SETS
 
 FP16_MAX = 65504.0
-BOX_MODES = ("root", "kp2d")
 QUEUE_DEPTH = 2  # prefetched batches
 
 

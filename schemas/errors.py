@@ -1,8 +1,10 @@
-"""Error types every layer raises; the CLI prints their message (no traceback) and exits non-zero."""
+"""Error types every layer raises; the CLI prints their message (no traceback) and exits with `exit_code`."""
 
 
 class CacheError(Exception):
-    """A user-facing error: the message names the file/argument/array and what to do."""
+    """A user-facing error: the message names the file/argument/array and what to do. Exit code 1."""
+
+    exit_code: int = 1
 
 
 class StoreError(CacheError):
@@ -11,3 +13,9 @@ class StoreError(CacheError):
 
 class InputError(CacheError):
     """Bad raw input or bad arguments (dataset files, cameras, options)."""
+
+
+class UsageError(InputError):
+    """An argument no run can use, found before anything starts (like Typer's own usage errors: exit code 2)."""
+
+    exit_code = 2

@@ -10,7 +10,8 @@ import pytest
 import torch
 from _mmpose_direct import direct_forward
 
-from pipeline.backbones import BACKBONES, Backbone, RandomInitWarning, build_backbone
+from pipeline.backbone_specs import BACKBONES
+from pipeline.backbones import Backbone, RandomInitWarning, build_backbone
 from schemas.arrays import HRNET_W32_LEVELS
 from schemas.errors import InputError
 

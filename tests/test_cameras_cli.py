@@ -7,8 +7,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-import pipeline.cli_datasets  # noqa: F401  registers the commands
-from pipeline.cli_app import app
+from cli.main import app
 from schemas.errors import InputError
 
 runner = CliRunner()

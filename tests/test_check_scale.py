@@ -4,7 +4,6 @@ decodes every row. Real stores from tests/conftest.build_store, shards edited by
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import google_crc32c
@@ -12,6 +11,7 @@ import numpy as np
 
 from storage.audit import check_store
 from storage.fastread import FastArray
+from tests._cli import PIPELINE
 from tests.conftest import build_store
 
 SHARD = "h36m/backbones/hrnet32/s8/c.0.0.0.0"  # rows 0..7 of clip 0 (rows 0..9), shard_rows 8
@@ -70,7 +70,7 @@ def test_corrupt_payload_needs_deep(tmp_path: Path) -> None:
     raw[off:off + nb] = b"\xff" * nb
     shard.write_bytes(bytes(raw))
     assert check_store(path) == []
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "check", str(path), "--deep"], capture_output=True,
+    r = subprocess.run([PIPELINE, "check", str(path), "--deep"], capture_output=True,
                        text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 1
     err = " ".join(r.stderr.split())

@@ -17,12 +17,13 @@ from schemas.errors import InputError, StoreError
 from storage.audit import check_store
 from storage.compact import compact
 from storage.reader import Reader
+from tests._cli import PIPELINE
 from tests._lifter_store import real_store
 from tests.test_encodings import encoded_store
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([PIPELINE, *args], capture_output=True, text=True, timeout=120,
                           env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
 
 
@@ -137,7 +138,7 @@ def test_killed_compact_subprocess_resumes(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; import storage.store as s; orig = s.ClipWriter.close\n"
         "def slow(self):\n    orig(self); time.sleep(60)\n"  # stall after each clip so the kill lands mid-run
-        "s.ClipWriter.close = slow\nfrom pipeline.cli import main; sys.argv = ['pipeline', *sys.argv[1:]]; main()"),
+        "s.ClipWriter.close = slow\nfrom cli.main import main; sys.argv = ['pipeline', *sys.argv[1:]]; main()"),
         "compact", str(path), "--backbone", "hrnet32", "--encoding", "bitround-2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

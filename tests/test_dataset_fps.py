@@ -10,7 +10,7 @@ import zarr
 
 from flows.plan import make_plan
 from flows.work import BackboneRequest
-from pipeline.datasets.registry import ADAPTERS, DATASET_NAMES, get_adapter
+from pipeline.datasets.registry import DATASET_NAMES, get_adapter
 from pipeline.synth import synth_dataset
 from schemas.errors import InputError
 from storage.store import Store
@@ -19,8 +19,8 @@ from tests.conftest import CAM
 
 def test_adapters_are_one_registry():
     assert DATASET_NAMES == ("h36m", "3dhp", "muco")
-    assert {n: (a.joint_set, a.fps) for n, a in ADAPTERS.items()} == {
-        "h36m": ("h36m17", 50.0), "3dhp": ("mpi17", 25.0), "muco": ("muco21", None)}
+    assert {n: (get_adapter(n).name, get_adapter(n).joint_set, get_adapter(n).fps) for n in DATASET_NAMES} == {
+        "h36m": ("h36m", "h36m17", 50.0), "3dhp": ("3dhp", "mpi17", 25.0), "muco": ("muco", "muco21", None)}
     for call in (lambda: get_adapter("h36"), lambda: synth_dataset("h36", Path("x"))):
         with pytest.raises(InputError, match="unknown dataset 'h36'; valid names: h36m, 3dhp, muco"):
             call()

@@ -21,6 +21,7 @@ from storage.encodings import (
 )
 from storage.fastread import FastArray
 from storage.reader import Reader
+from tests._cli import PIPELINE
 from tests.conftest import SMALL_LEVELS, build_store
 
 
@@ -134,10 +135,9 @@ def test_store_round_trip_and_fast_read_equals_zarr(tmp_path, encoding):
 
 def test_extract_cli_rejects_unknown_encoding(tmp_path):
     import subprocess
-    import sys
 
     (tmp_path / "raw").mkdir()
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "extract", "--dataset", "h36m", "--root",
+    r = subprocess.run([PIPELINE, "extract", "--dataset", "h36m", "--root",
                         str(tmp_path / "raw"), "--store", str(tmp_path / "s.zarr"), "--encoding", "int4"],
                        capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 1 and "unknown encoding 'int4'; choose one of:" in r.stderr and "bitround-3" in r.stderr

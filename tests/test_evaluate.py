@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from schemas.errors import InputError, StoreError
 from schemas.joints import H36M_17
 from storage.reader import Reader
 from storage.store import Store
+from tests._cli import PIPELINE
 from tests._lifter_store import real_store
 from tests.conftest import build_store
 
@@ -184,7 +184,7 @@ def test_flip_test_needs_flipped_maps(tmp_path):
 def test_cli_evaluate_prints_and_writes_metrics(run):
     out, _ = run
     (out / "metrics.json").unlink(missing_ok=True)
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "evaluate", str(out), "--checkpoint", "last"],
+    r = subprocess.run([PIPELINE, "evaluate", str(out), "--checkpoint", "last"],
                        capture_output=True, text=True, timeout=120,
                        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr

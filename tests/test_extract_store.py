@@ -4,7 +4,6 @@ against a direct, unbatched mmpose forward of the same crop; plus `inspect` and 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from schemas.arrays import DONE
 from storage.audit import check_store
 from storage.reader import Reader
 from storage.store import Store
+from tests._cli import PIPELINE
 from tests._mmpose_direct import direct_forward
 
 REQ = BackboneRequest("hrnet32")
@@ -75,7 +75,7 @@ def test_store_rows_match_adapter_and_direct_forward(tmp_path, dataset):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=300,
+    return subprocess.run([PIPELINE, *args], capture_output=True, text=True, timeout=300,
                           env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
 
 

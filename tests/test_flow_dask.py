@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from prefect_server import CAMERAS, N_CLIPS, N_FRAMES, cli_env, extract_args, run_cli
 
+pytestmark = pytest.mark.e2e  # a real Prefect server, Dask cluster or browser: `pytest -m "not e2e"` skips it
+
 
 def test_gpu_tasks_run_only_on_gpu_workers(clean_run, dask_cluster) -> None:
     s = clean_run.summary  # `--dask-address ... --gpus-per-worker 1` (device cpu: GPU is a label here)
@@ -61,8 +63,8 @@ def test_training_reads_the_store_dask_workers_wrote(both_workers_run, tmp_path:
     import torch
     from typer.testing import CliRunner
 
+    from cli.main import app
     from lifters.checkpoint import store_fingerprint
-    from pipeline.cli import app
     from storage.reader import Reader
 
     store, run_dir = both_workers_run.store, tmp_path / "run"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from lifters.models.deformable import sample_points
-from pipeline.cli import app
 from pipeline.joint_features import derive_joint_features, sample_joint_features
 from schemas.arrays import DONE, PENDING
 from schemas.crop_coords import bilinear_at, image_to_ref

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from lifters import metrics as M
 from lifters.checkpoint import save_checkpoint
 from lifters.config import TrainConfig
@@ -16,7 +17,6 @@ from lifters.evaluate import evaluate_run
 from lifters.flops import run_cost
 from lifters.models.plt import PLT
 from lifters.train import Trainer, train
-from pipeline.cli import app
 from tests.conftest import SMALL_LEVELS, build_store
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

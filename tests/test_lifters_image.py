@@ -12,6 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from cli.main import app
 from lifters.config import TrainConfig
 from lifters.data import LiftingData, open_reader, split_rows, to_torch
 from lifters.models.cdl import CascadedDimensionLifting
@@ -28,7 +29,6 @@ from lifters.models.heatmaps import (
 )
 from lifters.models.plt import PLT, select_tokens
 from lifters.train import train
-from pipeline.cli import app
 from schemas.errors import InputError, StoreError
 from schemas.joints import H36M_17
 from tests._lifter_store import real_store

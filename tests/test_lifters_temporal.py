@@ -11,11 +11,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from cli.main import app
 from lifters.data import LiftingData, check_windows, to_torch
 from lifters.flip import flip_pose_3d, flip_screen_2d
 from lifters.models.capf_s import ContextAwarePoseFormerS
 from lifters.models.strided import PAPER_STRIDES, StridedTransformer, default_strides
-from pipeline.cli import app
 from pipeline.joint_features import derive_joint_features
 from schemas.errors import CacheError, InputError
 from schemas.joints import JOINT_SETS

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
+from cli.main import app
 from lifters.checkpoint import StoreChangedWarning, load_checkpoint, store_fingerprint
 from lifters.config import TrainConfig, resumed_config
 from lifters.train import train
-from pipeline.cli import app
 from schemas.camera import Camera
 from schemas.errors import CacheError, InputError, StoreError
 from storage.reader import Reader
 from storage.store import Store
+from tests._cli import PIPELINE
 from tests._lifter_store import real_store
 from tests.conftest import build_store
 
@@ -144,7 +144,7 @@ def test_store_changed_since_checkpoint_warns_with_both_fingerprints(tmp_path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+    return subprocess.run([PIPELINE, *args], capture_output=True, text=True,
                           timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
 
 

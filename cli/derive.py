@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli_app import app, console
+from cli.app import app, console
 from schemas.errors import InputError
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.rule import Rule
 
-from pipeline.cli_app import app, console
+from cli.app import app, console
 
 
 @app.command()
@@ -22,9 +22,9 @@ def demo(
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete OUT first (else reruns resume).")] = False,
 ) -> None:
     """Synthesize H36M-layout data, extract HRNet-W32 features (Prefect flow on Dask), train and evaluate capf."""
-    from pipeline.cli_datasets import synth_cmd
-    from pipeline.cli_extract import extract
-    from pipeline.cli_lifters import evaluate, train
+    from cli.datasets import synth_cmd
+    from cli.extract import extract
+    from cli.lifters import evaluate, train
 
     if fresh and out.exists():
         shutil.rmtree(out)

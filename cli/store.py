@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli_app import app, console, err_console
+from cli.app import app, console, err_console
 
 
 def _human(n: float | None) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from pipeline.cli_app import app, console
+from cli.app import app, console
 from schemas.errors import InputError
 
 
@@ -76,31 +76,11 @@ def import_2d(
     dataset: Annotated[str, typer.Option(help="Dataset group to align to.")] = "h36m",
 ) -> None:
     """Import 2D detections (e.g. CPN) aligned to the store's rows; reports truncations, refuses mismatches."""
-    from pipeline.import2d import align_positions_2d, load_positions_2d
-    from storage.store import Store
+    from pipeline.import2d import import_positions_2d
 
     if not npz.is_file():
         raise InputError(f"--npz {npz} does not exist")
-    ds = Store.open(store, mode="r+").dataset(dataset)
-    positions = load_positions_2d(npz)
-    clips = ds.clips()
-    frames = ds.group["rows/frame"][:]
-    stride = int(ds.attrs.get("frame_stride", 1))
-    metas = []
-    for c in clips:
-        m = {"subject": c.subject, "action": c.action, "subaction": c.subaction, "camera": c.camera,
-             "length": c.length, "frame": frames[c.start:c.stop]}
-        if stride == 1:
-            m["num_frames"] = c.length
-        metas.append(m)
-    arrays, report = align_positions_2d(positions, metas)
-    out = np.full((ds.n_rows, ds.num_joints, 2), np.nan, np.float32)
-    for c, arr in zip(clips, arrays, strict=True):
-        if arr.shape[1] != ds.num_joints:
-            raise InputError(f"--npz {npz}: {c.subject}/{c.action} has {arr.shape[1]} joints, the store's joint set "
-                             f"has {ds.num_joints}")
-        out[c.start:c.stop] = arr
-    ds.add_import(name, out, meta={"source": str(npz.resolve()), "report": report})
+    n_clips, n_rows, report = import_positions_2d(store, npz, name, dataset)
     for line in report:
         console.print(f"[yellow]{line}[/]", highlight=False)
-    console.print(f"imported {name}: {len(clips)} clips, {sum(c.length for c in clips)} rows into {store}/{dataset}")
+    console.print(f"imported {name}: {n_clips} clips, {n_rows} rows into {store}/{dataset}")

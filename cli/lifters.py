@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipeline.cli_app import app, console, err_console
-from schemas.errors import InputError
+from cli.app import app, console, err_console
+from schemas.errors import InputError, UsageError
 
 
 @contextmanager
@@ -43,9 +43,10 @@ def _model_cfg(text: str | None) -> dict[str, Any] | None:
 def train(
     model: Annotated[str, typer.Argument(help="Lifter: capf (Context-Aware PoseFormer), poseformer, "
                                      "plt (Lifting by Image), cdl (Cascaded Dimension-Lifting).")],
-    out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints, metrics_log.jsonl).")],
-    cache: Annotated[str | None, typer.Option("--cache", help="Store to train from (default on --resume: "
-                                              "the run's store).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (checkpoints, metrics_log.jsonl) "
+                                             "[default: runs/MODEL-YYYYmmdd-HHMMSS].", show_default=False)] = None,
+    cache: Annotated[str | None, typer.Option("--cache", help="Store to train from (e.g. ./store, the default "
+                                              "--store of extract; on --resume: the run's store).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs over the train split [default: 20].")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per step [default: 64].")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW base lr; offset layers get 0.1x [default: 6.4e-4].")] = None,
@@ -75,7 +76,14 @@ def train(
 ) -> None:
     """Train a lifter from a store; best/last checkpoints, periodic test evaluation, a JSON-lines log."""
     from lifters.config import TrainConfig, resumed_config
+    from lifters.runs import new_run_dir
     from lifters.train import saved_config
+
+    if out is None:
+        if resume:
+            raise UsageError("--resume needs --out RUN_DIR: the run to continue")
+        out = new_run_dir(model)
+        console.print(f"run directory: [bold]{out}[/] (pass --out to choose)", highlight=False)
 
     given = {"cache": cache, "epochs": epochs, "batch_size": batch_size, "lr": lr, "max_steps": max_steps,
              "device": device, "seed": seed, "keypoints": keypoints, "backbone": backbone, "dataset": dataset,
@@ -85,8 +93,6 @@ def train(
         from lifters.checkpoint import load_checkpoint
 
         saved = saved_config(out)
-        if saved is None:
-            raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
         load_checkpoint(out / "last.pt", expect_model=model)
         cfg = resumed_config(saved, {**given, "model": model, "out": str(out)})
     else:
@@ -132,7 +138,8 @@ def _maps_read(t) -> str:
 
 @app.command()
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `pipeline train`.")],
+    run_dir: Annotated[Path | None, typer.Argument(help="Run directory written by `pipeline train` [default: the "
+                                                   "latest run under runs/].", show_default=False)] = None,
     cache: Annotated[str | None, typer.Option("--cache", help="Store to evaluate on (default: the run's).")] = None,
     flip_test: Annotated[bool, typer.Option("--flip-test", help="Average with the un-flipped prediction of the "
                                             "flipped input (needs stored flipped maps for capf).")] = False,
@@ -145,7 +152,11 @@ def evaluate(
 ) -> None:
     """Test-split MPJPE (P1), P-MPJPE (P2), N-MPJPE, MPJVE per action and means (3DHP: PCK/AUC) -> metrics.json."""
     from lifters.evaluate import evaluate_run
+    from lifters.runs import latest_run
 
+    if run_dir is None:
+        run_dir = latest_run()
+        console.print(f"evaluating the latest run: [bold]{run_dir}[/]", highlight=False)
     with _warnings_to_console():
         rep = evaluate_run(run_dir, cache=cache, flip_test=flip_test, which=checkpoint, device=device,
                            batch_size=batch_size, workers=workers, save_predictions=save_predictions)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli_app import app, console
+from cli.app import app, console
 from schemas.errors import InputError
 
 

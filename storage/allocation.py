@@ -7,11 +7,9 @@ from collections.abc import Iterable
 import numpy as np
 import zarr
 
-from schemas.camera import Camera
+from schemas.camera import CAMERA_VECTOR_LEN, Camera
 from schemas.errors import StoreError
 from storage.dataset import CLIP_STR_COLUMNS, KEY_COLUMNS, DatasetBase
-
-CAMERA_VECTOR_LEN = 23
 
 
 def _meta_key(meta: dict) -> tuple[str, ...]:

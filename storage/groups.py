@@ -15,8 +15,8 @@ from schemas.arrays import (
     ArraySpec,
     level_spec,
 )
+from schemas.camera import CAMERA_VECTOR_LEN
 from schemas.errors import StoreError
-from storage.allocation import CAMERA_VECTOR_LEN
 from storage.codecs import DEFAULT_MAP_CODEC, compressors
 from storage.dataset import CLIP_STR_COLUMNS, DatasetBase
 from storage.encodings import QPARAMS_SUFFIX, group_encoding, parse_encoding

@@ -9,7 +9,7 @@ Layout (see README "Store layout"):
                                 optional, added in 0.1.0 without a schema version change: stores without it
                                 are read by scanning rows/valid) · fps (C,) float64: each clip's source frame
                                 rate (NaN: its files carry none; optional, older stores lack it)
-      cameras/params            (K, 23) float64 — schemas.camera.Camera.to_vector rows
+      cameras/params            (K, 23) float64 — schemas.camera.Camera.to_vector rows (CAMERA_VECTOR_FIELDS)
       rows/<name>               per-row arrays of schemas.arrays.ROW_ARRAYS, chunk = shard_rows rows
       backbones/<name>/         attrs: backbone config, checkpoint sha256, levels, encoding + codec (storage/encodings)
         status (C,) int8 · kp2d, kp2d_score · s4..s32 (N, C, H, W) f16, chunk 1 row, shard shard_rows rows
@@ -39,12 +39,12 @@ import zarr
 from schemas.arrays import SCHEMA_NAME, SCHEMA_VERSION
 from schemas.errors import StoreError
 from schemas.joints import JOINT_SETS
-from storage.allocation import CAMERA_VECTOR_LEN, Allocation
+from storage.allocation import Allocation
 from storage.dataset import CLIP_STR_COLUMNS, ClipRow
 from storage.groups import GroupCreation, create_dataset_group
 from storage.writes import ClipWriter, ValidatedWrites
 
-__all__ = ["CAMERA_VECTOR_LEN", "CLIP_STR_COLUMNS", "DEFAULT_SHARD_ROWS", "TOOL_VERSION", "ClipRow", "ClipWriter",
+__all__ = ["CLIP_STR_COLUMNS", "DEFAULT_SHARD_ROWS", "TOOL_VERSION", "ClipRow", "ClipWriter",
            "DatasetGroup", "Store"]
 
 # Write every chunk a writer touches, even all-fill ones, so "a done clip has all its chunk files" is an

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lifters.models.base import Lifter
 from lifters.models.registry import MODELS, build_model
 from lifters.window import check_window
 from schemas.errors import InputError
@@ -67,8 +68,8 @@ class TrainConfig:
         if self.eval_every < 0 or self.workers < 0:
             raise InputError("--eval-every and --workers must be >= 0")
         check_window(self.frames)
-        if self.frames > 1 and not getattr(MODELS[self.model], "temporal", False):
-            temporal = sorted(k for k, m in MODELS.items() if getattr(m, "temporal", False))
+        if self.frames > 1 and not MODELS[self.model].temporal:
+            temporal = sorted(k for k, m in MODELS.items() if m.temporal)
             raise InputError(f"--frames {self.frames}: {self.model} is a single-frame model; temporal models: "
                              f"{', '.join(temporal)}")
 
@@ -91,20 +92,21 @@ def model_kwargs(name: str, reader: Reader, overrides: dict[str, Any], frames: i
     `overrides` (e.g. dim, depth)."""
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
+    model = MODELS[name]
     kw: dict[str, Any] = {"num_joints": int(reader.attrs["num_joints"])}
-    if MODELS[name].needs_maps:
+    if model.needs_maps:
         kw["levels"] = {lv: int(shape[0]) for lv, shape in reader.levels.items()}
-    if getattr(MODELS[name], "needs_joint_features", False):
+    if model.needs_joint_features:
         kw["levels"] = {lv: int(c) for lv, c in reader.joints_group().attrs["levels"].items()}
-    if getattr(MODELS[name], "temporal", False):
+    if model.temporal:
         kw["frames"] = int(frames)
-    if getattr(MODELS[name], "needs_joint_set", False):  # e.g. cdl: bones and the neck->knee scale
+    if model.needs_joint_set:  # e.g. cdl: bones and the neck->knee scale
         kw["joint_set"] = str(reader.attrs["joint_set"])
     kw.update(overrides)
     return kw
 
 
-def make_model(name: str, kwargs: dict[str, Any]):
+def make_model(name: str, kwargs: dict[str, Any]) -> Lifter:
     """build_model with an InputError (not a TypeError) for a bad model config key."""
     try:
         return build_model(name, **kwargs)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lifters.flip import flip_pose_3d, flip_screen_2d
 from lifters.window import check_window
+from schemas.camera import camera_field
 from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
 from schemas.errors import InputError, StoreError
 from schemas.joints import JOINT_SETS
@@ -149,7 +150,8 @@ class LiftingData(Dataset):
         d = r.read(uniq, fields=READ_FIELDS, maps=self.maps and uniform, flip=bool(flip.any()),
                    joint_features=self.joint_features and uniform, levels=self.levels)
         cam = d["camera"]
-        enc = self.normalizer.encode(d["kp2d"], d["pose3d_cam"], cam[:, 21], cam[:, 22])
+        enc = self.normalizer.encode(d["kp2d"], d["pose3d_cam"], camera_field(cam, "width"),
+                                     camera_field(cam, "height"))
         kp, target = enc["kp2d"][inv], enc["pose3d"][inv]  # (B, T, J, .)
         if flip.any():
             kp[flip] = flip_screen_2d(kp[flip], self.perm)

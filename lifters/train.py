@@ -30,7 +30,7 @@ from lifters.checkpoint import (
 )
 from lifters.config import TrainConfig, make_model, model_kwargs
 from lifters.data import BatchKeys, LiftingData, check_windows, make_loader, open_reader, split_rows
-from lifters.evaluate import batch_loss, predict, quick_p1, to_device
+from lifters.evaluate import predict, quick_p1, to_device
 from lifters.interrupt import StopRequest
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
@@ -50,7 +50,7 @@ class Trainer:
         self.out = Path(cfg.out)
         self.device = check_device(cfg.device)
         needs_maps = MODELS[cfg.model].needs_maps
-        needs_jf = getattr(MODELS[cfg.model], "needs_joint_features", False)
+        needs_jf = MODELS[cfg.model].needs_joint_features
         self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps,
                                   need_joint_features=needs_jf)
         cfg.dataset = self.reader.dataset
@@ -62,14 +62,14 @@ class Trainer:
         self.model_cfg = model_kwargs(cfg.model, self.reader, cfg.model_cfg, cfg.frames)
         torch.manual_seed(cfg.seed)
         self.model = make_model(cfg.model, self.model_cfg).to(self.device)
-        self.frames = int(getattr(self.model, "frames", 1))
-        if getattr(self.model, "temporal", False):
+        self.frames = int(self.model.frames)
+        if self.model.temporal:
             check_windows(self.reader, cfg.model, self.frames)
         groups = param_groups(self.model, cfg.lr, cfg.offset_lr_scale)
         for g in groups:
             g["base_lr"] = g["lr"]
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        levels = getattr(self.model, "map_levels", None)  # a model reading one level gets only that one
+        levels = self.model.map_levels  # a model reading one level gets only that one
         self.train_data = LiftingData(self.reader, self.train_rows, maps=needs_maps, frames=self.frames,
                                       joint_features=needs_jf, levels=levels)
         if cfg.flip_aug:
@@ -202,7 +202,7 @@ class Trainer:
 
     def _train_step(self, batch: dict) -> float:
         b = to_device(batch, self.device)
-        loss = batch_loss(self.model, b)
+        loss = self.model.loss_batch(b)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -19,7 +19,9 @@ class Clip:
     `frames()` yields images · camera (L,) int32 index into `cameras` · kp2d_gt (L, J, 2) float32 px ·
     pose3d_cam (L, J, 3) float32 camera mm · valid (L,) bool.
     `frames()` streams (H, W, 3) uint8 RGB images lazily, in `image` order, one per distinct image; it raises
-    `schemas.errors.InputError` naming the file if decoding fails.
+    `schemas.errors.InputError` naming the file if decoding fails. `fps`: the source sequence's frame rate
+    (frames/s) as its file records it (a video's average rate), None where the files carry none (image
+    sequences, stills).
     """
 
     dataset: str
@@ -38,6 +40,7 @@ class Clip:
     pose3d_cam: np.ndarray
     valid: np.ndarray
     frames: Callable[[], Iterator[np.ndarray]] = field(repr=False, default=lambda: iter(()))
+    fps: float | None = None
 
     @property
     def length(self) -> int:

@@ -22,18 +22,18 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from lifters.models.base import Lifter
 from lifters.models.capf import W32_CHANNELS
 from lifters.models.transformer import Encoder
 from lifters.window import check_window
 from schemas.errors import InputError
 
 
-class ContextAwarePoseFormerS(nn.Module):
+class ContextAwarePoseFormerS(Lifter):
     """CA-PF-S; see the module docstring. `levels` maps level name -> channel count, in the feature order."""
 
-    needs_maps: bool = False
-    needs_joint_features: bool = True
-    temporal: bool = True
+    needs_joint_features = True
+    temporal = True
 
     def __init__(self, num_joints: int = 17, levels: Mapping[str, int] | None = None, frames: int = 27,
                  dim: int = 32, depth: int = 4, temporal_depth: int = 4, heads: int = 8, mlp_ratio: float = 2.0,

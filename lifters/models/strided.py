@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from lifters.losses import mpjpe_loss
+from lifters.models.base import Lifter
 from lifters.models.transformer import DropPath, Encoder, SelfAttention
 from lifters.window import check_window
 from schemas.errors import InputError
@@ -87,12 +88,10 @@ class StridedLayer(nn.Module):
         return x[:, s // 2::s] + self.drop_path(self.drop(y))
 
 
-class StridedTransformer(nn.Module):
+class StridedTransformer(Lifter):
     """Lifting Transformer with VTE + STE; see the module docstring."""
 
-    needs_maps: bool = False
-    needs_joint_features: bool = False
-    temporal: bool = True
+    temporal = True
 
     def __init__(self, num_joints: int = 17, frames: int = 27, strides: list[int] | None = None, dim: int = 256,
                  hidden: int = 512, heads: int = 8, vte_depth: int = 3, kernel: int = 1, drop: float = 0.1,

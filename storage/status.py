@@ -6,6 +6,7 @@ import numpy as np
 
 from schemas.arrays import DONE, FAILED, PENDING
 from storage.dataset import DatasetBase, read_all
+from storage.faults import write_fault
 
 
 class ClipStatus(DatasetBase):
@@ -25,7 +26,8 @@ class ClipStatus(DatasetBase):
 
     def set_status(self, clip_index: int, value: int, backbone: str | None = None) -> None:
         arr = self.group["clips/status"] if backbone is None else self._backbone(backbone)["status"]
-        arr[clip_index] = value
+        with write_fault(f"{self.store.path}/{arr.path}"):
+            arr[clip_index] = value
 
     def mark_failed(self, clip_index: int, backbone: str | None = None) -> None:
         self.set_status(clip_index, FAILED, backbone)

@@ -23,6 +23,10 @@ def run_extract(req: ExtractRequest, on_event: Listener | None = None, say: Call
     from storage.lock import StoreLock
 
     with StoreLock(req.store):  # refuse at once if another run writes this store; the flow re-enters it
+        from flows.preflight import preflight
+
+        say("checking the raw data, the store and the checkpoint ...")
+        preflight(req)  # bad input fails here, in seconds, before any server, cluster or store exists
         if not verbose:
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         if req.dask_address:  # before anything slow: an unreachable scheduler fails within seconds

@@ -131,7 +131,7 @@ def _dry_run(cfg) -> None:
 def _maps_read(t) -> str:
     if t.model.needs_maps:
         return str(t.reader.backbone)
-    if getattr(t.model, "needs_joint_features", False):
+    if t.model.needs_joint_features:
         return f"{t.reader.backbone} joint features"
     return "-"
 

@@ -126,8 +126,14 @@ def _print_summary(s: dict) -> None:
         for x in s["failures"]:
             f.add_row(x["clip"], x["source"], x["error"])
         err_console.print(f)
-    ui = s["prefect_api"].removesuffix("/api")
-    if s.get("flow_run_id"):
+    if s.get("log"):
+        console.print(f"Prefect's logs of this run (tracebacks of failed clips): {s['log']}", highlight=False,
+                      soft_wrap=True)
+    if s.get("ephemeral_api"):  # its link would point at nothing
+        console.print("The temporary Prefect server of this run has stopped; to browse runs in the Prefect UI, start "
+                      "`pipeline server` and export PREFECT_API_URL before extracting.", highlight=False)
+    elif s.get("flow_run_id"):
+        ui = s["prefect_api"].removesuffix("/api")
         console.print(f"Prefect flow run: {ui}/runs/flow-run/{s['flow_run_id']}", highlight=False, soft_wrap=True)
 
 

@@ -47,8 +47,8 @@ def info(store: Annotated[Path, typer.Argument(help="Path of the store (a direct
             init = "RANDOM INIT" if ba.get("random_init") else f"checkpoint sha256 {sha}"
             console.print(f"  backbone [bold]{bb}[/]: {init}; clips done {b['clips_done']}, pending "
                           f"{b['clips_pending']}, failed {b['clips_failed']}; "
-                          f"maps {b['encoding']}, {_human(b['map_bytes_per_row'])}/row, "
-                          f"{b['map_ratio_vs_raw_fp16']}x raw fp16"
+                          f"maps {b['encoding']}, " + (f"{_human(b['map_bytes_per_row'])}/row, "
+                          f"{b['map_ratio_vs_raw_fp16']}x raw fp16" if b["map_bytes_per_row"] else "no clip done yet")
                           + (f", compacted from {ba['compacted_from']}" if ba.get("compacted_from") else ""))
             arrays += b["arrays"]
         t = Table(box=None)

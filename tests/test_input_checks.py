@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.datasets.h36m import list_clips
+from pipeline.datasets.h36m import ADAPTER
 from pipeline.datasets.video import iter_video_frames
 from pipeline.frame_check import SIZE_TOLERANCE_PX, fit_frame_size
 from pipeline.synth.encode import write_video
@@ -32,7 +32,7 @@ def reencode(video: Path, out: Path, width: int, height: int) -> None:
 
 
 def _clip(root: Path):
-    clips, _ = list_clips(root)
+    clips, _ = ADAPTER.list_clips(root)
     assert len(clips) == 1
     return clips[0]
 

@@ -60,3 +60,22 @@ def test_store_of_another_kind_fails_before_anything_starts(h36m_raw: Path, tmp_
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s.zarr"]  # no lock file left
     assert [p.name for p in store.iterdir()] == ["notes.txt"]
     shutil.rmtree(store)
+    from tests.conftest import build_store
+
+    build_store(store)  # an h36m store with frame_stride 1
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    run = run_cli(extract_args(h36m_raw, store, "--frame-stride", "2"), cli_env(DEAD_API))
+    assert run.rc == 1 and f"--store {store}/h36m has frame_stride=1, this run asks for 2" in run.out, run.out
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+
+
+@pytest.mark.parametrize(("extra", "needle"), [(("--checkpoint", "/nope.pth"), "--checkpoint /nope.pth does not exist"),
+                                               (("--box", "detector"), "--box 'detector'"),
+                                               (("--device", "tpu"), "--device")])
+def test_bad_option_values_are_usage_errors(extra: tuple[str, ...], needle: str, h36m_raw: Path,
+                                            tmp_path: Path) -> None:
+    run = run_cli(extract_args(h36m_raw, tmp_path / "s.zarr", *extra), cli_env(DEAD_API))
+    assert run.rc == 2 and "Traceback" not in run.out, run.out
+    errors = [line for line in run.out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and needle in errors[0], run.out
+    assert list(tmp_path.iterdir()) == []

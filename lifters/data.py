@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lifters.flip import flip_pose_3d, flip_screen_2d
+from lifters.interrupt import ignore_sigint
 from lifters.window import check_window
 from schemas.camera import camera_field
 from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
@@ -272,6 +273,7 @@ def make_loader(data: LiftingData, keys: BatchKeys, workers: int = 0, pin_memory
         raise InputError(f"--workers must be >= 0, got {workers}")
     kw: dict = {}
     if workers > 0:
-        kw = {"multiprocessing_context": worker_context(), "persistent_workers": True, "prefetch_factor": 2}
+        kw = {"multiprocessing_context": worker_context(), "persistent_workers": True, "prefetch_factor": 2,
+              "worker_init_fn": ignore_sigint}  # Ctrl-C is the trainer's to handle (it saves a checkpoint)
     return DataLoader(data, batch_size=None, sampler=keys, num_workers=workers, pin_memory=pin_memory,
                       generator=torch.Generator().manual_seed(seed), **kw)

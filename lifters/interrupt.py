@@ -26,3 +26,9 @@ class StopRequest:
     def __exit__(self, *_exc: object) -> None:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
+
+
+def ignore_sigint(_worker_id: int) -> None:
+    """DataLoader `worker_init_fn`: loader processes ignore Ctrl-C, which the training process turns into a saved
+    checkpoint (a worker killed by it would break the loader mid-batch)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -94,6 +94,8 @@ class Trainer:
             self.train_data.check_flip("--flip-aug")
         self.test_data = LiftingData(self.reader, self.test_rows, maps=needs_maps, frames=self.frames,
                                      joint_features=needs_jf, levels=levels, target=self.target)
+        if cfg.flip_test:  # asked for by flag without flipped maps: fail now, not after training
+            self.test_data.check_flip("--flip-test")
         self.train_keys = BatchKeys(len(self.train_data), cfg.batch_size, shuffle=True, seed=cfg.seed,
                                     flip_p=0.5 if cfg.flip_aug else 0.0)
         self.test_keys = BatchKeys(len(self.test_data), cfg.eval_batch_size, shuffle=False)

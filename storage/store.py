@@ -41,6 +41,7 @@ from schemas.arrays import (
     FAILED,
     IMPORT_ROW_ARRAYS,
     MAP_DTYPE,
+    OPTIONAL_ROW_ARRAYS,
     PENDING,
     ROW_ARRAYS,
     SCHEMA_NAME,
@@ -154,8 +155,9 @@ class Store:
 
     def create_dataset(self, name: str, joint_set: str, fps: float = 50.0, source_root: str = "",
                        shard_rows: int = DEFAULT_SHARD_ROWS, frame_stride: int = 1,
-                       attrs: dict | None = None) -> DatasetGroup:
-        """Add a dataset group (or return the existing one if its joint set and shard size agree)."""
+                       attrs: dict | None = None, optional_rows: tuple[str, ...] = ()) -> DatasetGroup:
+        """Add a dataset group (or return the existing one if its joint set and shard size agree), with the
+        named OPTIONAL_ROW_ARRAYS beside the ROW_ARRAYS (a dataset created without them stays without)."""
         if joint_set not in JOINT_SETS:
             raise StoreError(f"unknown joint set {joint_set!r}; known: {', '.join(JOINT_SETS)}")
         if name in self.datasets():
@@ -179,7 +181,7 @@ class Store:
         new_array(g.create_group("cameras"), "params", shape=(0, CAMERA_VECTOR_LEN), chunks=(4096, CAMERA_VECTOR_LEN),
               dtype="float64", fill_value=0.0)
         rows = g.create_group("rows")
-        for spec in ROW_ARRAYS.values():
+        for spec in (*ROW_ARRAYS.values(), *(OPTIONAL_ROW_ARRAYS[k] for k in optional_rows)):
             _create_row_array(rows, spec, js.num_joints, 0, shard_rows)
         g.create_group("backbones")
         g.create_group("imports")
@@ -367,7 +369,8 @@ class DatasetGroup:
 
     # ---------- writing ----------
     def write_clip(self, clip_index: int, rows: dict[str, np.ndarray]) -> None:
-        """Write all ROW_ARRAYS of one clip as one unit, then mark its rows DONE.
+        """Write all ROW_ARRAYS (and the optional ones the dataset was created with) of one clip as one unit, then
+        mark its rows DONE. Optional arrays the dataset lacks are dropped (a store made before they existed).
 
         Every array must have exactly the clip's row count and the spec's shape; all are validated
         before anything is written, so a bad call changes nothing on disk. `clip` is filled in here.
@@ -376,18 +379,20 @@ class DatasetGroup:
         clip = self.clip(clip_index)
         rows = dict(rows)
         rows["clip"] = np.full(clip.length, clip_index, dtype=np.int32)
-        missing = sorted(set(ROW_ARRAYS) - set(rows))
+        specs = {**ROW_ARRAYS, **{k: v for k, v in OPTIONAL_ROW_ARRAYS.items() if k in self.group["rows"]}}
+        rows = {k: v for k, v in rows.items() if k in ROW_ARRAYS or k in specs or k not in OPTIONAL_ROW_ARRAYS}
+        missing = sorted(set(specs) - set(rows))
         if missing:
             raise StoreError(f"{self.where('rows')}: write of clip {clip_index} lacks arrays {missing}")
-        extra = sorted(set(rows) - set(ROW_ARRAYS))
+        extra = sorted(set(rows) - set(specs))
         if extra:
-            raise StoreError(f"{self.where('rows')}: unknown row arrays {extra}; known: {sorted(ROW_ARRAYS)}")
-        self._validate(ROW_ARRAYS, rows, clip, "rows")
+            raise StoreError(f"{self.where('rows')}: unknown row arrays {extra}; known: {sorted(specs)}")
+        self._validate(specs, rows, clip, "rows")
         offset = int(self.group["clips/camera_offset"][clip_index])
         rows["camera"] = np.asarray(rows["camera"], dtype=np.int64) + offset
         sel = slice(clip.start, clip.stop)
         for name, arr in rows.items():
-            self.group["rows"][name][sel] = np.asarray(arr, dtype=ROW_ARRAYS[name].dtype)
+            self.group["rows"][name][sel] = np.asarray(arr, dtype=specs[name].dtype)
         if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
             self.group["clips/n_valid"][clip_index] = int(np.asarray(rows["valid"], dtype=bool).sum())
         self.set_status(clip_index, DONE)

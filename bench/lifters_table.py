@@ -48,7 +48,7 @@ BENCH: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def is_temporal(name: str) -> bool:
-    return bool(getattr(REGISTRY[BENCH[name][0]], "temporal", False))
+    return REGISTRY[BENCH[name][0]].temporal
 
 
 def cost(model: str, cache: str, model_cfg: dict[str, Any], frames: int, tmp: Path) -> dict[str, int]:

@@ -110,8 +110,6 @@ def train(
         from lifters.checkpoint import load_checkpoint
 
         saved = saved_config(out)
-        if saved is None:
-            raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
         load_checkpoint(out / "last.pt", expect_model=model)
         cfg = resumed_config(saved, {**given, "model": model, "out": str(out)})
     else:
@@ -177,7 +175,7 @@ def _dry_run(cfg) -> None:
 def _maps_read(t) -> str:
     if t.model.needs_maps:
         return str(t.reader.backbone)
-    if getattr(t.model, "needs_joint_features", False):
+    if t.model.needs_joint_features:
         return f"{t.reader.backbone} joint features"
     return "-"
 

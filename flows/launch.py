@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 
@@ -40,6 +41,8 @@ def run_extract(req: ExtractRequest, on_event: Listener | None = None, say: Call
         from flows.runner import build_task_runner
 
         runner, threads = build_task_runner(req)
+        if not verbose:  # the scheduler of a LocalCluster runs in this process and logs at INFO through Prefect
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         where = req.dask_address or f"local cluster, {runner.cluster_kwargs['n_workers']} worker process(es)"
         say(f"Dask: {where}, torch threads per task: {threads or 'worker default'}"
             + (f", task resources {runner.task_resources}" if runner.task_resources else ""))

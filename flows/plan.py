@@ -32,10 +32,11 @@ def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRe
         raise InputError(f"--root {root}: no {dataset} clips found (skipped: {len(skips)}); check the layout "
                          f"(README 'Raw data layouts')")
     st = Store.create(store)
-    ds = st.create_dataset(dataset, clips[0].joint_set, fps=float(getattr(adapter, "FPS", 50)),
+    ds = st.create_dataset(dataset, adapter.joint_set, fps=adapter.fps,
                            source_root=str(Path(root).resolve()), shard_rows=shard_rows, frame_stride=frame_stride,
                            optional_rows=tuple(clips[0].optional_rows()))
-    idx = ds.allocate([c.meta() for c in clips], [c.length for c in clips], [c.cameras for c in clips])
+    idx = ds.allocate([c.meta() for c in clips], [c.length for c in clips], [c.cameras for c in clips],
+                      [c.fps for c in clips])
     backbone = get_backbone(req)
     ds.add_backbone(req.name, backbone.levels, attrs=backbone.attrs(), codec=codec, flip=flip)
     pending = set(ds.pending(req.name))

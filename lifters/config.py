@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from lifters.models.base import Lifter
 from lifters.models.registry import MODELS, build_model
 from lifters.recipes import get_recipe
 from lifters.schedule import LrSchedule
+from lifters.window import check_window
 from schemas.errors import InputError
 from storage.reader import Reader
 
@@ -95,10 +97,9 @@ class TrainConfig:
         self.lr_schedule  # noqa: B018 - validates the schedule (InputError)
         if self.eval_every < 0 or self.workers < 0:
             raise InputError("--eval-every and --workers must be >= 0")
-        if self.frames < 1 or self.frames % 2 == 0:
-            raise InputError(f"--frames must be an odd number >= 1 (windows are centred), got {self.frames}")
-        if self.frames > 1 and not getattr(MODELS[self.model], "temporal", False):
-            temporal = sorted(k for k, m in MODELS.items() if getattr(m, "temporal", False))
+        check_window(self.frames)
+        if self.frames > 1 and not MODELS[self.model].temporal:
+            temporal = sorted(k for k, m in MODELS.items() if m.temporal)
             raise InputError(f"--frames {self.frames}: {self.model} is a single-frame model; temporal models: "
                              f"{', '.join(temporal)}")
 
@@ -113,7 +114,7 @@ def resolve_config(model: str, recipe: str, given: dict[str, Any], lr_decay: flo
     epochs). `overrides` lists what the flags changed."""
     r = get_recipe(model, recipe)
     base = r.config_fields()
-    if not getattr(MODELS.get(model), "temporal", False):
+    if model in MODELS and not MODELS[model].temporal:
         base["frames"] = 1
     flags = {k: v for k, v in given.items() if v is not None}
     sched = r.schedule
@@ -154,20 +155,21 @@ def model_kwargs(name: str, reader: Reader, overrides: dict[str, Any], frames: i
     `overrides` (e.g. dim, depth)."""
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
+    model = MODELS[name]
     kw: dict[str, Any] = {"num_joints": int(reader.attrs["num_joints"])}
-    if MODELS[name].needs_maps:
+    if model.needs_maps:
         kw["levels"] = {lv: int(shape[0]) for lv, shape in reader.levels.items()}
-    if getattr(MODELS[name], "needs_joint_features", False):
+    if model.needs_joint_features:
         kw["levels"] = {lv: int(c) for lv, c in reader.joints_group().attrs["levels"].items()}
-    if getattr(MODELS[name], "temporal", False):
+    if model.temporal:
         kw["frames"] = int(frames)
-    if getattr(MODELS[name], "needs_joint_set", False):  # e.g. cdl: bones and the neck->knee scale
+    if model.needs_joint_set:  # e.g. cdl: bones and the neck->knee scale
         kw["joint_set"] = str(reader.attrs["joint_set"])
     kw.update(overrides)
     return kw
 
 
-def make_model(name: str, kwargs: dict[str, Any]):
+def make_model(name: str, kwargs: dict[str, Any]) -> Lifter:
     """build_model with an InputError (not a TypeError) for a bad model config key."""
     try:
         return build_model(name, **kwargs)

@@ -26,6 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lifters.flip import flip_pose_3d, flip_screen_2d
+from lifters.window import check_window
+from schemas.camera import camera_field
 from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
 from schemas.errors import InputError, StoreError
 from schemas.joints import JOINT_SETS, joint_map
@@ -104,8 +106,7 @@ class LiftingData(Dataset):
         self.maps = bool(maps)
         self.frames = int(frames)
         self.joint_features = bool(joint_features)
-        if self.frames < 1 or self.frames % 2 == 0:
-            raise InputError(f"--frames must be an odd number >= 1 (windows are centred), got {frames}")
+        check_window(self.frames)
         if self.maps and self.frames > 1:
             raise InputError("windows of feature maps are not supported: a model reading maps is single-frame")
         attrs = reader.attrs
@@ -168,7 +169,8 @@ class LiftingData(Dataset):
                 if k in d:
                     d[k] = d[k][:, self.jmap]
         cam = d["camera"]
-        enc = self.normalizer.encode(d["kp2d"], d[self.target], cam[:, 21], cam[:, 22])
+        enc = self.normalizer.encode(d["kp2d"], d[self.target], camera_field(cam, "width"),
+                                     camera_field(cam, "height"))
         kp, target = enc["kp2d"][inv], enc["pose3d"][inv]  # (B, T, J, .)
         if flip.any():
             kp[flip] = flip_screen_2d(kp[flip], self.perm)

@@ -23,7 +23,7 @@ from lifters.checkpoint import check_fingerprint, load_checkpoint, load_weights,
 from lifters.config import TrainConfig, make_model
 from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
 from lifters.flip import unflip_pose_3d
-from lifters.losses import mpjpe_loss
+from lifters.models.base import Lifter
 from lifters.protocol import DATASET_JOINT_SET, has_flipped_inputs, label_2d, paper_keypoints, row_stride, target_array
 from schemas.errors import InputError
 from schemas.splits import get_protocol
@@ -38,26 +38,8 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return out
 
 
-def forward(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """(B, J, 3) metres, root-relative, for the batch's (centre) frames, from a device batch.
-
-    A model with its own batch interface (other inputs, e.g. windows or joint features) defines
-    `predict_batch(batch) -> (B, J, 3)`; otherwise it is called as `model(kp2d, ref, maps)`."""
-    if hasattr(model, "predict_batch"):
-        return model.predict_batch(batch)
-    return model(batch["kp2d"], batch["ref"], batch.get("maps"))
-
-
-def batch_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Training loss (scalar) of a device batch: the model's own `loss_batch(batch)` where it defines one
-    (auxiliary or multi-frame losses), else MPJPE of `forward` against `batch["target"]` (metres)."""
-    if hasattr(model, "loss_batch"):
-        return model.loss_batch(batch)
-    return mpjpe_loss(forward(model, batch), batch["target"])
-
-
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader, keys: BatchKeys, device: torch.device, flip_test: bool = False,
+def predict(model: Lifter, loader, keys: BatchKeys, device: torch.device, flip_test: bool = False,
             perm: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run `model` over every batch of `loader` (keys in order, no shuffle) -> numpy dict:
     pred, target (n, J, 3) metres root-relative, row, clip, frame (n,). With `flip_test` a second pass over the
@@ -82,11 +64,11 @@ def predict(model: torch.nn.Module, loader, keys: BatchKeys, device: torch.devic
     return parts[0]
 
 
-def _pass(model: torch.nn.Module, loader, device: torch.device) -> dict[str, np.ndarray]:
+def _pass(model: Lifter, loader, device: torch.device) -> dict[str, np.ndarray]:
     acc: dict[str, list[np.ndarray]] = {k: [] for k in ("pred", "target", "row", "clip", "frame")}
     for batch in loader:
         b = to_device(batch, device)
-        acc["pred"].append(forward(model, b).float().cpu().numpy())
+        acc["pred"].append(model.predict_batch(b).float().cpu().numpy())
         for k in ("target", "row", "clip", "frame"):
             acc[k].append(batch[k].numpy())
     return {k: np.concatenate(v) for k, v in acc.items()}
@@ -183,7 +165,7 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     model = make_model(ckpt["model"], ckpt["model_cfg"])
     load_weights(model, ckpt, path)
     model.to(dev)
-    needs_jf = bool(getattr(model, "needs_joint_features", False))
+    needs_jf = model.needs_joint_features
     cross = dataset is not None and dataset != cfg.dataset
     keypoints = paper_keypoints(cache, dataset)[0] if cross else cfg.keypoints
     reader = open_reader(cache, dataset or cfg.dataset, cfg.backbone, keypoints, need_maps=model.needs_maps,
@@ -197,8 +179,8 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     rows = split_rows(reader, "test", stride, None if cross else cfg.protocol)
     frame_step = store_stride * stride  # source frames between consecutive rows (MPJVE's step)
     target_name = target or (None if cross else cfg.target)
-    data = LiftingData(reader, rows, maps=model.needs_maps, frames=int(getattr(model, "frames", 1)),
-                       joint_features=needs_jf, levels=getattr(model, "map_levels", None),
+    data = LiftingData(reader, rows, maps=model.needs_maps, frames=model.frames,
+                       joint_features=needs_jf, levels=model.map_levels,
                        target=target_array(reader.dataset, target_name), joint_set=model_js)
     if flip_test is None:
         flip_test = cfg.flip_test and has_flipped_inputs(reader, model.needs_maps, needs_jf)

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lifters.data import to_torch
+from lifters.models.base import Lifter
 
 
 def count_flops(model: nn.Module, example_inputs: tuple[Any, ...] | Mapping[str, Any]) -> int:
@@ -29,16 +30,13 @@ def count_flops(model: nn.Module, example_inputs: tuple[Any, ...] | Mapping[str,
     return int(counter.get_total_flops())
 
 
-def count_batch_flops(model: nn.Module, batch: dict) -> int:
-    """FLOPs of one forward pass on a (CPU) batch dict through the trainer's interface (`predict_batch` where
-    the model defines it, e.g. temporal or joint-feature models; else model(kp2d, ref, maps))."""
-    if hasattr(model, "predict_batch"):
-        return count_flops(_BatchForward(model), (batch,))
-    return count_flops(model, (batch["kp2d"], batch["ref"], batch.get("maps")))
+def count_batch_flops(model: Lifter, batch: dict) -> int:
+    """FLOPs of one forward pass on a (CPU) batch dict through the trainer's interface (`predict_batch`)."""
+    return count_flops(_BatchForward(model), (batch,))
 
 
 class _BatchForward(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: Lifter) -> None:
         super().__init__()
         self.model = model
 

@@ -32,7 +32,7 @@ from lifters.checkpoint import (
 )
 from lifters.config import TrainConfig, make_model, model_kwargs
 from lifters.data import BatchKeys, LiftingData, check_windows, make_loader, open_reader, split_rows
-from lifters.evaluate import batch_loss, predict, quick_p1, to_device
+from lifters.evaluate import predict, quick_p1, to_device
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
 from lifters.protocol import paper_keypoints, resolve_flips, row_stride, target_array
@@ -52,7 +52,7 @@ class Trainer:
         self.out = Path(cfg.out)
         self.device = check_device(cfg.device)
         needs_maps = MODELS[cfg.model].needs_maps
-        needs_jf = getattr(MODELS[cfg.model], "needs_joint_features", False)
+        needs_jf = MODELS[cfg.model].needs_joint_features
         self.notes: list[str] = []
         if cfg.keypoints == PAPER_2D:
             cfg.keypoints, note = paper_keypoints(cfg.cache, cfg.dataset, cfg.backbone)
@@ -78,8 +78,8 @@ class Trainer:
         self.model_cfg = model_kwargs(cfg.model, self.reader, cfg.model_cfg, cfg.frames)
         torch.manual_seed(cfg.seed)
         self.model = make_model(cfg.model, self.model_cfg).to(self.device)
-        self.frames = int(getattr(self.model, "frames", 1))
-        if getattr(self.model, "temporal", False):
+        self.frames = int(self.model.frames)
+        if self.model.temporal:
             check_windows(self.reader, cfg.model, self.frames)
         groups = param_groups(self.model, cfg.lr, cfg.offset_lr_scale)
         for g in groups:
@@ -87,7 +87,7 @@ class Trainer:
         optim = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         self.opt = optim(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.schedule = cfg.lr_schedule
-        levels = getattr(self.model, "map_levels", None)  # a model reading one level gets only that one
+        levels = self.model.map_levels  # a model reading one level gets only that one
         self.train_data = LiftingData(self.reader, self.train_rows, maps=needs_maps, frames=self.frames,
                                       joint_features=needs_jf, levels=levels, target=self.target)
         if cfg.flip_aug:
@@ -204,7 +204,7 @@ class Trainer:
 
     def _train_step(self, batch: dict) -> float:
         b = to_device(batch, self.device)
-        loss = batch_loss(self.model, b)
+        loss = self.model.loss_batch(b)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -238,10 +238,9 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
 
     InputError if `cfg.out` already holds a run and `resume` is False, or holds none and `resume` is True."""
     out = Path(cfg.out)
-    last = out / "last.pt"
-    if resume and not last.is_file():
-        raise InputError(f"--resume: {out} holds no last.pt to continue; drop --resume to start a new run")
-    if not resume and last.is_file():
+    if resume:
+        saved_config(out)  # InputError when there is no run to continue
+    elif (out / "last.pt").is_file():
         raise InputError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
     trainer = Trainer(cfg, console=console, progress=progress)
     if resume:
@@ -249,8 +248,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     return trainer.fit()
 
 
-def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
-    """The TrainConfig dict stored in run_dir/last.pt, or None if there is no run."""
+def saved_config(run_dir: str | Path) -> dict[str, Any]:
+    """The TrainConfig dict stored in run_dir/last.pt; InputError if there is no run there to continue."""
     path = Path(run_dir) / "last.pt"
-    return load_checkpoint(path)["config"] if path.is_file() else None
+    if not path.is_file():
+        raise InputError(f"--resume: {run_dir} holds no last.pt to continue; drop --resume to start a new run")
+    return load_checkpoint(path)["config"]
 

@@ -20,7 +20,9 @@ class Clip:
     pose3d_cam (L, J, 3) float32 camera mm · valid (L,) bool · pose3d_univ (L, J, 3) float32 camera mm or None
     (3DHP's univ_annot3; schemas.arrays.OPTIONAL_ROW_ARRAYS).
     `frames()` streams (H, W, 3) uint8 RGB images lazily, in `image` order, one per distinct image; it raises
-    `schemas.errors.InputError` naming the file if decoding fails.
+    `schemas.errors.InputError` naming the file if decoding fails. `fps`: the source sequence's frame rate
+    (frames/s) as its file records it (a video's average rate), None where the files carry none (image
+    sequences, stills).
     """
 
     dataset: str
@@ -39,6 +41,7 @@ class Clip:
     pose3d_cam: np.ndarray
     valid: np.ndarray
     frames: Callable[[], Iterator[np.ndarray]] = field(repr=False, default=lambda: iter(()))
+    fps: float | None = None
     pose3d_univ: np.ndarray | None = field(repr=False, default=None)
 
     def optional_rows(self) -> dict[str, np.ndarray]:

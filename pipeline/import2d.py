@@ -91,3 +91,32 @@ def align_positions_2d(positions: dict, clips: list[dict]) -> tuple[list[np.ndar
                           f"{needed}: truncated (as VideoPose3D run.py truncates to the mocap length)")
         arrays.append(det[frame])
     return arrays, report
+
+
+def import_positions_2d(store: str | Path, npz: Path, name: str, dataset: str = "h36m") -> tuple[int, int, list[str]]:
+    """Align `npz` (positions_2d[subject][action][camera], VideoPose3D layout, image px) to the store's rows and
+    write it as imports/<name>/kp2d ((N, J, 2) float32, NaN on padding rows). Returns (clips, rows, report lines:
+    truncations etc.); InputError on mismatches."""
+    from storage.store import Store
+
+    ds = Store.open(store, mode="r+").dataset(dataset)
+    positions = load_positions_2d(npz)
+    clips = ds.clips()
+    frames = ds.group["rows/frame"][:]
+    stride = int(ds.attrs.get("frame_stride", 1))
+    metas = []
+    for c in clips:
+        m = {"subject": c.subject, "action": c.action, "subaction": c.subaction, "camera": c.camera,
+             "length": c.length, "frame": frames[c.start:c.stop]}
+        if stride == 1:
+            m["num_frames"] = c.length
+        metas.append(m)
+    arrays, report = align_positions_2d(positions, metas)
+    out = np.full((ds.n_rows, ds.num_joints, 2), np.nan, np.float32)
+    for c, arr in zip(clips, arrays, strict=True):
+        if arr.shape[1] != ds.num_joints:
+            raise InputError(f"--npz {npz}: {c.subject}/{c.action} has {arr.shape[1]} joints, the store's joint set "
+                             f"has {ds.num_joints}")
+        out[c.start:c.stop] = arr
+    ds.add_import(name, out, meta={"source": str(Path(npz).resolve()), "report": report})
+    return len(clips), sum(c.length for c in clips), report

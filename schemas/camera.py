@@ -9,6 +9,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The store's camera row (cameras/params, (K, 23) float64): fx fy cx cy k1 k2 k3 p1 p2 R_w2c (row-major) t_w2c (mm)
+# width height, grouped by the Camera attribute each run of fields holds; the one place the layout is written.
+_VECTOR_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("f", ("fx", "fy")), ("c", ("cx", "cy")), ("k", ("k1", "k2", "k3")), ("p", ("p1", "p2")),
+    ("R_w2c", tuple(f"R{i}{j}" for i in range(3) for j in range(3))), ("t_w2c", ("tx", "ty", "tz")),
+    ("width", ("width",)), ("height", ("height",)))
+CAMERA_VECTOR_FIELDS: tuple[str, ...] = tuple(f for _, fields in _VECTOR_GROUPS for f in fields)
+CAMERA_VECTOR_LEN = len(CAMERA_VECTOR_FIELDS)
+CAMERA_VECTOR_INDEX: dict[str, int] = {f: i for i, f in enumerate(CAMERA_VECTOR_FIELDS)}
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -58,19 +68,26 @@ class Camera:
                    t_w2c=d["t_w2c"], width=int(d["width"]), height=int(d["height"]), id=str(d.get("camera", "")))
 
     def to_vector(self) -> np.ndarray:
-        """(23,) float64: f2 c2 k3 p2 R9 t3 width height — the store's per-clip camera row."""
-        return np.concatenate([self.f, self.c, self.k, self.p, self.R_w2c.ravel(), self.t_w2c,
-                               [self.width, self.height]])
+        """(23,) float64 in CAMERA_VECTOR_FIELDS order — the store's camera row."""
+        return np.concatenate([np.ravel(getattr(self, attr)).astype(np.float64) for attr, _ in _VECTOR_GROUPS])
 
     @classmethod
     def from_vector(cls, v: np.ndarray, id: str = "") -> Camera:
+        """The Camera of a (23,) CAMERA_VECTOR_FIELDS row (inverse of `to_vector`)."""
         v = np.asarray(v, dtype=np.float64)
-        return cls(f=v[0:2], c=v[2:4], k=v[4:7], p=v[7:9], R_w2c=v[9:18].reshape(3, 3), t_w2c=v[18:21],
-                   width=int(round(v[21])), height=int(round(v[22])), id=id)
+        if v.shape != (CAMERA_VECTOR_LEN,):
+            raise ValueError(f"camera vector must have shape ({CAMERA_VECTOR_LEN},), got {v.shape}")
+        parts, start = {}, 0
+        for attr, fields in _VECTOR_GROUPS:
+            parts[attr], start = v[start:start + len(fields)], start + len(fields)
+        return cls(f=parts["f"], c=parts["c"], k=parts["k"], p=parts["p"], R_w2c=parts["R_w2c"].reshape(3, 3),
+                   t_w2c=parts["t_w2c"], width=int(round(parts["width"][0])), height=int(round(parts["height"][0])),
+                   id=id)
 
 
-CAMERA_VECTOR_FIELDS = ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2",
-                        *(f"R{i}{j}" for i in range(3) for j in range(3)), "tx", "ty", "tz", "width", "height")
+def camera_field(vectors: np.ndarray, name: str) -> np.ndarray:
+    """(...,) the field `name` (one of CAMERA_VECTOR_FIELDS, e.g. "width") of (..., 23) camera rows."""
+    return np.asarray(vectors)[..., CAMERA_VECTOR_INDEX[name]]
 
 
 def world_to_camera(x_world: np.ndarray, R_w2c: np.ndarray, t_w2c: np.ndarray) -> np.ndarray:

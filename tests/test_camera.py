@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from schemas.camera import (
+    CAMERA_VECTOR_FIELDS,
     Camera,
+    camera_field,
     camera_to_world,
     distort,
     image_coordinates,
@@ -69,5 +71,14 @@ def test_camera_vector_and_dict_round_trip():
                  height=480, id="x")
     back = Camera.from_vector(cam.to_vector(), id="x")
     assert back.to_dict() == cam.to_dict() == Camera.from_dict(cam.to_dict()).to_dict()
+    rot = Camera(f=[1, 2], c=[3, 4], R_w2c=np.arange(9.0).reshape(3, 3) / 10, t_w2c=[10, 11, 12])
+    assert dict(zip(CAMERA_VECTOR_FIELDS, rot.to_vector(), strict=True)) == {  # the README's store layout
+        "fx": 1, "fy": 2, "cx": 3, "cy": 4, "k1": 0, "k2": 0, "k3": 0, "p1": 0, "p2": 0, "R00": 0.0, "R01": 0.1,
+        "R02": 0.2, "R10": 0.3, "R11": 0.4, "R12": 0.5, "R20": 0.6, "R21": 0.7, "R22": 0.8, "tx": 10, "ty": 11,
+        "tz": 12, "width": 1000, "height": 1000}
+    rows = np.stack([cam.to_vector(), rot.to_vector()])
+    assert camera_field(rows, "width").tolist() == [640, 1000] and camera_field(rows, "R01").tolist() == [0, 0.1]
+    with pytest.raises(ValueError, match=r"shape \(23,\)"):
+        Camera.from_vector(np.zeros(22))
     with pytest.raises(ValueError, match="f must have shape"):
         Camera(f=[1, 2, 3], c=[0, 0])

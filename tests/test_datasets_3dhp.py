@@ -26,8 +26,9 @@ def root(tmp_path_factory) -> Path:
 
 
 def test_round_trip(root):
-    clips, skips = mpi3dhp.list_clips(root)
+    clips, skips = mpi3dhp.ADAPTER.list_clips(root)
     assert [c.key for c in clips] == ["S1/Seq1/0", "S1/Seq1/2", "TS5/Test/outdoor"]
+    assert [c.fps for c in clips] == [25.0, 25.0, None]  # the avi headers; jpg sequences carry no rate
     assert sorted(Path(s.source).name for s in skips) == [f"video_{c}.avi" for c in (1, 4, 5, 6, 7, 8)]
     mat = scipy.io.loadmat(str(root / "S1/Seq1/annot.mat"))
     assert mat["annot2"].shape == (14, 1) and mat["annot2"][2, 0].shape == (4, 56)
@@ -52,10 +53,10 @@ def test_valid_mask_and_filters(root, tmp_path):
     import h5py
     with h5py.File(r / "TS5/annot_data.mat", "r+") as f:
         f["valid_frame"][1, 0] = 0
-    clip = mpi3dhp.list_clips(r, subjects=["TS5"])[0][0]
+    clip = mpi3dhp.ADAPTER.list_clips(r, subjects=["TS5"])[0][0]
     np.testing.assert_array_equal(clip.valid, [True, False])
-    assert mpi3dhp.list_clips(r, subjects=["S1"], actions=["Seq2"])[0] == []
-    clips = mpi3dhp.list_clips(r, subjects=["S1"], frame_stride=3)[0]
+    assert mpi3dhp.ADAPTER.list_clips(r, subjects=["S1"], actions=["Seq2"])[0] == []
+    clips = mpi3dhp.ADAPTER.list_clips(r, subjects=["S1"], frame_stride=3)[0]
     np.testing.assert_array_equal(clips[0].frame, [0, 3])
     assert len(list(clips[0].frames())) == 2
 
@@ -63,24 +64,24 @@ def test_valid_mask_and_filters(root, tmp_path):
 def test_mmpose_layout(root, tmp_path):
     (tmp_path / "train").mkdir()
     shutil.copytree(root / "S1", tmp_path / "train" / "S1")
-    assert len(mpi3dhp.list_clips(tmp_path)[0]) == 2
+    assert len(mpi3dhp.ADAPTER.list_clips(tmp_path)[0]) == 2
 
 
 def test_bad_input(root, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        mpi3dhp.list_clips(tmp_path / "none")
+        mpi3dhp.ADAPTER.list_clips(tmp_path / "none")
     with pytest.raises(InputError, match="S3"):
-        mpi3dhp.list_clips(root, subjects=["S3"])
+        mpi3dhp.ADAPTER.list_clips(root, subjects=["S3"])
     with pytest.raises(InputError, match="TS7"):
         mpi3dhp.test_camera("TS7")
     r = tmp_path / "r"
     shutil.copytree(root, r)
     (r / "S1/Seq1/annot.mat").write_text("garbage")
     with pytest.raises(InputError, match="annot.mat"):
-        mpi3dhp.list_clips(r, subjects=["S1"])
+        mpi3dhp.ADAPTER.list_clips(r, subjects=["S1"])
     scipy.io.savemat(r / "TS5/annot_data.mat", {"annot2": np.zeros((2, 34))})  # v5 where HDF5 is expected
     with pytest.raises(InputError, match="annot_data.mat"):
-        mpi3dhp.list_clips(r, subjects=["TS5"])
+        mpi3dhp.ADAPTER.list_clips(r, subjects=["TS5"])
     (r / "S1/Seq1/camera.calibration").write_text("hello\n")
     with pytest.raises(InputError, match="camera.calibration"):
         read_calibration(r / "S1/Seq1/camera.calibration")
@@ -91,10 +92,10 @@ def test_truncated_avi(root, tmp_path):
     shutil.copytree(root, r)
     video = r / "S1/Seq1/imageSequence/video_0.avi"
     video.write_bytes(video.read_bytes()[: video.stat().st_size // 3])
-    clip = mpi3dhp.list_clips(r, subjects=["S1"])[0][0]
+    clip = mpi3dhp.ADAPTER.list_clips(r, subjects=["S1"])[0][0]
     with pytest.raises(InputError, match="video_0.avi"):
         list(clip.frames())
     (r / "TS5/imageSequence/img_000002.jpg").unlink()
-    test = mpi3dhp.list_clips(r, subjects=["TS5"])[0][0]
+    test = mpi3dhp.ADAPTER.list_clips(r, subjects=["TS5"])[0][0]
     with pytest.raises(InputError, match="img_000002.jpg"):
         list(test.frames())

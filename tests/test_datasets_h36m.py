@@ -36,11 +36,12 @@ def root(tmp_path_factory) -> Path:
 
 
 def test_round_trip(root):
-    clips, skips = h36m.list_clips(root)
+    clips, skips = h36m.ADAPTER.list_clips(root)
     assert skips == []
     assert [(c.action, c.subaction, c.camera_id) for c in clips] == [
         ("Directions", "1", CAMS[0]), ("Directions", "1", CAMS[1]), ("Photo", "", CAMS[0]), ("Photo", "", CAMS[1])]
     assert clips[2].key == "S1/Photo/54138969"
+    assert [c.fps for c in clips] == [50.0] * 4  # read from each mp4's header
     world = np.asarray(cdflib.CDF(str(root / "S1/MyPoseFeatures/D3_Positions/TakingPhoto.cdf"))["Pose"])
     assert world.shape == (1, N, 96)
     world17 = convert(world.reshape(N, 32, 3), "h36m32", "h36m17")
@@ -54,7 +55,7 @@ def test_round_trip(root):
 
 
 def test_frames_match_render_and_truncate(root):
-    clip = h36m.list_clips(root, actions=["Directions"])[0][0]
+    clip = h36m.ADAPTER.list_clips(root, actions=["Directions"])[0][0]
     frames = list(clip.frames())
     assert len(frames) == N  # video has N + 2 frames; truncated to the mocap
     assert frames[0].shape == (1002, 1000, 3) and frames[0].dtype == np.uint8
@@ -70,7 +71,7 @@ def test_frames_match_render_and_truncate(root):
 
 
 def test_stride_and_filters(root):
-    clips, _ = h36m.list_clips(root, subjects=["S1"], frame_stride=2, actions=["Photo"])
+    clips, _ = h36m.ADAPTER.list_clips(root, subjects=["S1"], frame_stride=2, actions=["Photo"])
     assert len(clips) == 2
     np.testing.assert_array_equal(clips[0].frame, [0, 2, 4])
     assert len(list(clips[0].frames())) == 3
@@ -141,23 +142,23 @@ def test_metadata_xml_parses_to_builtin(tmp_path):
 
 def test_adapter_uses_metadata_xml(root, tmp_path):
     shutil.copytree(root, tmp_path / "r")
-    ref = h36m.list_clips(root)[0]
+    ref = h36m.ADAPTER.list_clips(root)[0]
     (tmp_path / "r" / "metadata.xml").write_text(_w0_layout(builtin_cameras()))
-    got = h36m.list_clips(tmp_path / "r")[0]
+    got = h36m.ADAPTER.list_clips(tmp_path / "r")[0]
     for a, b in zip(ref, got, strict=True):
         np.testing.assert_allclose(a.kp2d_gt, b.kp2d_gt, atol=1e-3)
-    rows = h36m.camera_table(tmp_path / "r")
+    rows = h36m.ADAPTER.camera_table(tmp_path / "r")
     assert len(rows) == 44 and rows[0]["subject"] == "S1"
     (tmp_path / "r" / "metadata.xml").write_text("<metadata><nothing/></metadata>")
     with pytest.raises(InputError, match="metadata.xml"):
-        h36m.list_clips(tmp_path / "r")
+        h36m.ADAPTER.list_clips(tmp_path / "r")
 
 
 def test_missing_root_and_subject(root, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        h36m.list_clips(tmp_path / "nope")
+        h36m.ADAPTER.list_clips(tmp_path / "nope")
     with pytest.raises(InputError, match="S7"):
-        h36m.list_clips(root, subjects=["S7"])
+        h36m.ADAPTER.list_clips(root, subjects=["S7"])
 
 
 def test_skips_no_pose_unknown_camera_s11(root, tmp_path):
@@ -166,7 +167,7 @@ def test_skips_no_pose_unknown_camera_s11(root, tmp_path):
     vids = r / "S1" / "Videos"
     shutil.copy(vids / "Directions 1.54138969.mp4", vids / "Eating 2.54138969.mp4")
     shutil.copy(vids / "Directions 1.54138969.mp4", vids / "Directions 1.12345678.mp4")
-    clips, skips = h36m.list_clips(r)
+    clips, skips = h36m.ADAPTER.list_clips(r)
     assert len(clips) == 4
     reasons = {Path(s.source).name: s.reason for s in skips}
     assert "no pose file" in reasons["Eating 2.54138969.mp4"]
@@ -177,7 +178,7 @@ def test_skips_no_pose_unknown_camera_s11(root, tmp_path):
         builtin_camera("S2", "54138969")
     s11 = tmp_path / "s11"
     synth_h36m(s11, ["S11"], ["Directions"], frames=2, seed=0, cameras=["54138969"])
-    clips, skips = h36m.list_clips(s11)
+    clips, skips = h36m.ADAPTER.list_clips(s11)
     assert clips == [] and len(skips) == 1 and "corrupt" in skips[0].reason
 
 
@@ -187,7 +188,7 @@ def test_truncated_and_garbage_video(root, tmp_path):
     video = r / "S1" / "Videos" / "Directions 1.54138969.mp4"
     data = video.read_bytes()
     video.write_bytes(data[: len(data) // 2])
-    clip = h36m.list_clips(r, actions=["Directions 1"])[0][0]
+    clip = h36m.ADAPTER.list_clips(r, actions=["Directions 1"])[0][0]
     with pytest.raises(InputError, match="Directions 1.54138969.mp4"):
         list(clip.frames())
     video.write_bytes(b"\x00garbage" * 100)
@@ -200,7 +201,7 @@ def test_wrong_pose_file_format(root, tmp_path):
     shutil.copytree(root, r)
     (r / "S1/MyPoseFeatures/D3_Positions/TakingPhoto.cdf").write_text("not a cdf")
     with pytest.raises(InputError, match="TakingPhoto.cdf"):
-        h36m.list_clips(r)
+        h36m.ADAPTER.list_clips(r)
 
 
 def test_subjects_with_builtin_extrinsics():

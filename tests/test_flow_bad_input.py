@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from prefect_server import REPO, cli_env, extract_args, free_port, run_cli, wait_until
+
+pytestmark = pytest.mark.e2e  # a real Prefect server, Dask cluster or browser: `pytest -m "not e2e"` skips it
 
 
 def _fails(run, *needles: str) -> None:

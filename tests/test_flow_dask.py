@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from prefect_server import CAMERAS, N_CLIPS, N_FRAMES, cli_env, extract_args, run_cli
 
+pytestmark = pytest.mark.e2e  # a real Prefect server, Dask cluster or browser: `pytest -m "not e2e"` skips it
+
 
 def test_gpu_tasks_run_only_on_gpu_workers(clean_run, dask_cluster) -> None:
     s = clean_run.summary  # `--dask-address ... --gpus-per-worker 1` (device cpu: GPU is a label here)

@@ -7,10 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from prefect_server import N_CLIPS, N_FRAMES, cli_env, extract_args, read_artifacts, run_cli
 
 from schemas.arrays import DONE, FAILED
 from storage.store import Store
+
+pytestmark = pytest.mark.e2e  # a real Prefect server, Dask cluster or browser: `pytest -m "not e2e"` skips it
 
 BAD = "S1/Videos/Walking 1.55011271.mp4"
 BAD_CLIP = "S1/Walking 1/55011271"

@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import zarr
 from prefect_server import N_CLIPS, REPO, cli_env, extract_args, run_cli
 
 from schemas.arrays import DONE
 from storage.store import Store
+
+pytestmark = pytest.mark.e2e  # a real Prefect server, Dask cluster or browser: `pytest -m "not e2e"` skips it
 
 
 def _data_files(store: Path) -> dict[str, int]:

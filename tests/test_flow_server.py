@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from prefect_server import N_CLIPS, N_FRAMES, REPO, read_artifacts
 
+pytestmark = pytest.mark.e2e  # a real Prefect server, Dask cluster or browser: `pytest -m "not e2e"` skips it
+
 CHROMIUM = "/usr/bin/chromium"
 
 

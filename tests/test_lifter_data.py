@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
+from schemas.camera import camera_field
 from schemas.errors import StoreError
 from schemas.joints import H36M_17
 from storage.reader import Reader
@@ -37,7 +38,7 @@ def test_batch_values_match_the_store(store):
     b = data.batch([0, 3, 5])
     raw = r.read(rows[[0, 3, 5]], maps=True)
     assert b["row"].tolist() == rows[[0, 3, 5]].tolist()
-    w, h = raw["camera"][:, 21], raw["camera"][:, 22]
+    w, h = camera_field(raw["camera"], "width"), camera_field(raw["camera"], "height")
     assert set(w) == {1000.0} and set(h) <= {1000.0, 1002.0}
     kp = raw["kp2d_gt"].astype(np.float64)
     want_kp = kp / w[:, None, None] * 2 - np.stack([np.ones_like(h), h / w], -1)[:, None, :]

@@ -159,3 +159,26 @@ def test_capf_flops_near_paper_for_w32():
     assert capf.training  # mode restored
     assert 0.59e9 < f_capf < 0.63e9
     assert 0.43e9 < f_pf < 0.46e9
+
+
+def test_every_registered_model_declares_the_lifter_contract():
+    """Capabilities are plain class attributes of one base (no getattr defaults); the default batch interface is
+    model(kp2d, ref, maps) and MPJPE against the target."""
+    from lifters.models.base import Lifter
+    from lifters.models.registry import MODELS
+
+    assert all(issubclass(m, Lifter) for m in MODELS.values())
+    caps = {k: (m.needs_maps, m.needs_joint_features, m.temporal, m.needs_joint_set) for k, m in MODELS.items()}
+    assert caps == {"capf": (True, False, False, False), "poseformer": (False, False, False, False),
+                    "strided": (False, False, True, False), "capf-s": (False, True, True, False),
+                    "plt": (True, False, False, False), "cdl": (True, False, False, True)}
+    torch.manual_seed(0)
+    pf = PoseFormer(dim=16, depth=1, heads=2, drop_path=0.0).eval()
+    kp, ref, maps = _inputs()
+    target = torch.zeros(2, 17, 3)
+    batch = {"kp2d": kp, "ref": ref, "target": target}
+    assert (pf.frames, pf.map_levels) == (1, None)
+    with torch.no_grad():
+        torch.testing.assert_close(pf.predict_batch(batch), pf(kp, ref))
+        torch.testing.assert_close(pf.loss_batch(batch), mpjpe_loss(pf(kp), target))
+    assert build_model("plt", levels=CHANNELS, dim=32, heads=4).map_levels == ("s8",)

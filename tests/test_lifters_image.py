@@ -151,12 +151,10 @@ def test_shapes_and_bad_options():
 
 
 def overfit(model, batch, steps: int, lr: float) -> tuple[float, float]:
-    from lifters.evaluate import batch_loss
-
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
     for _ in range(steps):
-        loss = batch_loss(model, batch)
+        loss = model.loss_batch(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()

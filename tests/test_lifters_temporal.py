@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from lifters.data import LiftingData, check_windows, to_torch
-from lifters.evaluate import batch_loss
 from lifters.flip import flip_pose_3d, flip_screen_2d
 from lifters.models.capf_s import ContextAwarePoseFormerS
 from lifters.models.strided import PAPER_STRIDES, StridedTransformer, default_strides
@@ -108,7 +107,7 @@ def test_tiny_temporal_model_overfits(long_store: Path, model: str, one_torch_th
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     losses = []
     for _ in range(40):
-        loss = batch_loss(net, batch)
+        loss = net.loss_batch(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -36,7 +36,7 @@ def raw_and_store(tmp_path_factory):
     raw, path = base / "raw", base / "3dhp.zarr"
     synth_3dhp(raw, ["S1"], ["Seq1"], frames=4, seed=1, cameras=[0, 2], size=128)
     synth_3dhp(raw, ["TS5"], frames=2, seed=1)
-    clips, _ = mpi3dhp.list_clips(raw)
+    clips, _ = mpi3dhp.ADAPTER.list_clips(raw)
     ds = Store.create(path).create_dataset("3dhp", "mpi17", shard_rows=8,
                                            optional_rows=tuple(clips[0].optional_rows()))
     idx = ds.allocate([c.meta() for c in clips], [c.length for c in clips], [c.cameras for c in clips])

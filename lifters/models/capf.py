@@ -29,6 +29,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from lifters.models.base import Lifter
 from lifters.models.deformable import DeformableContextLayer, sample_points
 from lifters.models.param_groups import param_groups
 from lifters.models.transformer import Encoder, drop_path_rates
@@ -40,10 +41,10 @@ __all__ = ["ContextAwarePoseFormer", "param_groups", "W32_CHANNELS"]
 W32_CHANNELS: dict[str, int] = {name: shape[0] for name, shape in HRNET_W32_LEVELS.items()}
 
 
-class ContextAwarePoseFormer(nn.Module):
+class ContextAwarePoseFormer(Lifter):
     """CA-PF lifter; see the module docstring. `levels` maps level name -> channel count, in map order."""
 
-    needs_maps: bool = True
+    needs_maps = True
 
     def __init__(self, num_joints: int = 17, levels: Mapping[str, int] | None = None, dim: int = 128,
                  depth: int = 4, heads: int = 8, deform_heads: int = 4, deform_points: int = 4,

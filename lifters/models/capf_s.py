@@ -22,24 +22,24 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from lifters.models.base import Lifter
 from lifters.models.capf import W32_CHANNELS
 from lifters.models.transformer import Encoder
+from lifters.window import check_window
 from schemas.errors import InputError
 
 
-class ContextAwarePoseFormerS(nn.Module):
+class ContextAwarePoseFormerS(Lifter):
     """CA-PF-S; see the module docstring. `levels` maps level name -> channel count, in the feature order."""
 
-    needs_maps: bool = False
-    needs_joint_features: bool = True
-    temporal: bool = True
+    needs_joint_features = True
+    temporal = True
 
     def __init__(self, num_joints: int = 17, levels: Mapping[str, int] | None = None, frames: int = 27,
                  dim: int = 32, depth: int = 4, temporal_depth: int = 4, heads: int = 8, mlp_ratio: float = 2.0,
                  drop: float = 0.0, drop_path: float = 0.1) -> None:
         super().__init__()
-        if frames < 1 or frames % 2 == 0:
-            raise InputError(f"--frames must be an odd number >= 1 (the window is centred on its frame), got {frames}")
+        check_window(frames)
         self.levels = dict(levels if levels is not None else W32_CHANNELS)
         self.num_joints, self.frames = num_joints, int(frames)
         n_tok = len(self.levels) + 1

@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lifters.models.base import Lifter
 from lifters.models.deformable import sample_points
 from lifters.models.heatmaps import (
     bin_to_depth,
@@ -115,11 +116,11 @@ class ResidualLifter(nn.Module):
         return self.out(x)
 
 
-class CascadedDimensionLifting(nn.Module):
+class CascadedDimensionLifting(Lifter):
     """CDL lifter; see the module docstring. `levels` maps level name -> channels (from the store)."""
 
-    needs_maps: bool = True
-    needs_joint_set: bool = True
+    needs_maps = True
+    needs_joint_set = True
 
     def __init__(self, num_joints: int = 17, levels: Mapping[str, int] | None = None, level: str = "s4",
                  joint_set: str = "h36m17", width: int = 64, depth_bins: int = 64, depth_range_m: float = 1.0,

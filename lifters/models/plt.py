@@ -48,6 +48,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lifters.models.base import Lifter
 from lifters.models.map_input import choose_level, level_map
 from lifters.models.transformer import DropPath, Mlp, SelfAttention
 from schemas.arrays import HRNET_W32_LEVELS
@@ -181,10 +182,10 @@ class CoarseStage(nn.Module):
         return self.head(tj), tj, ti, scores
 
 
-class PLT(nn.Module):
+class PLT(Lifter):
     """Lifting by Image; see the module docstring. `levels` maps level name -> channels (from the store)."""
 
-    needs_maps: bool = True
+    needs_maps = True
 
     def __init__(self, num_joints: int = 17, levels: Mapping[str, int] | None = None, level: str = "s8",
                  dim: int = 128, heads: int = 8, mlp_ratio: float = 2.0, stage: int = 1,

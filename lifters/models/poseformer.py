@@ -14,14 +14,13 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from lifters.models.base import Lifter
 from lifters.models.transformer import Encoder
 from schemas.errors import InputError
 
 
-class PoseFormer(nn.Module):
+class PoseFormer(Lifter):
     """Context-agnostic baseline; see the module docstring."""
-
-    needs_maps: bool = False
 
     def __init__(self, num_joints: int = 17, dim: int = 640, depth: int = 4, heads: int = 8,
                  mlp_ratio: float = 2.0, drop: float = 0.0, drop_path: float = 0.2) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
+from lifters.models.base import Lifter
 from lifters.models.capf import ContextAwarePoseFormer
 from lifters.models.capf_s import ContextAwarePoseFormerS
 from lifters.models.cdl import CascadedDimensionLifting
@@ -14,7 +13,7 @@ from lifters.models.poseformer import PoseFormer
 from lifters.models.strided import StridedTransformer
 from schemas.errors import InputError
 
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[Lifter]] = {
     "capf": ContextAwarePoseFormer,
     "poseformer": PoseFormer,
     "strided": StridedTransformer,
@@ -24,7 +23,7 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_model(name: str, **cfg: Any) -> nn.Module:
+def build_model(name: str, **cfg: Any) -> Lifter:
     """Instantiate model `name` with keyword config `cfg`; InputError listing valid names if unknown."""
     try:
         cls = MODELS[name]

@@ -27,7 +27,9 @@ import torch
 from torch import nn
 
 from lifters.losses import mpjpe_loss
+from lifters.models.base import Lifter
 from lifters.models.transformer import DropPath, Encoder, SelfAttention
+from lifters.window import check_window
 from schemas.errors import InputError
 
 PAPER_STRIDES: dict[int, list[int]] = {27: [3, 3, 3], 81: [3, 3, 9], 243: [3, 9, 9]}
@@ -37,8 +39,7 @@ def default_strides(frames: int, layers: int = 3) -> list[int]:
     """STE strides for a T-frame window: T's prime factors, the two smallest merged until `layers` remain,
     padded with 1s, ascending (27 -> [3, 3, 3], 81 -> [3, 3, 9], 243 -> [3, 9, 9], 9 -> [1, 3, 3]).
     InputError for an even T (the target frame must be the centre) or more factors than layers allow."""
-    if frames < 1 or frames % 2 == 0:
-        raise InputError(f"--frames must be an odd number >= 1 (the window is centred on its frame), got {frames}")
+    check_window(frames)
     factors, n, p = [], frames, 3
     while n > 1:
         while n % p == 0:
@@ -87,12 +88,10 @@ class StridedLayer(nn.Module):
         return x[:, s // 2::s] + self.drop_path(self.drop(y))
 
 
-class StridedTransformer(nn.Module):
+class StridedTransformer(Lifter):
     """Lifting Transformer with VTE + STE; see the module docstring."""
 
-    needs_maps: bool = False
-    needs_joint_features: bool = False
-    temporal: bool = True
+    temporal = True
 
     def __init__(self, num_joints: int = 17, frames: int = 27, strides: list[int] | None = None, dim: int = 256,
                  hidden: int = 512, heads: int = 8, vte_depth: int = 3, kernel: int = 1, drop: float = 0.1,

@@ -1,10 +1,13 @@
-"""Shared pieces of the dataset adapters: the Skip record and argument checks."""
+"""The dataset adapter contract (`DatasetAdapter`) and its shared pieces: the Skip record and argument checks."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from pipeline.clip import Clip
 from schemas.errors import InputError
 
 
@@ -42,3 +45,28 @@ def missing_subjects(wanted: list[str] | None, found: list[str], root: Path, dat
     if missing:
         raise InputError(f"{dataset}: subject(s) {', '.join(missing)} not found under {root} (found: "
                          f"{', '.join(found) or 'none'})")
+
+
+class DatasetAdapter(ABC):
+    """A raw dataset layout -> `Clip`s. One instance per dataset, in `pipeline.datasets.registry.ADAPTERS`.
+
+    `name`: the dataset name (`--dataset`, the store's group) · `joint_set`: its `schemas.joints` set ·
+    `fps`: the nominal frame rate of its sequences (frames/s; None for still images), the store's dataset attr
+    `fps`; each clip's own rate, read from its files where they carry one, is `Clip.fps`. A clip loads its
+    frames itself (`Clip.frames()`, streamed on the worker that processes it).
+    """
+
+    name: ClassVar[str]
+    joint_set: ClassVar[str]
+    fps: ClassVar[float | None]
+
+    @abstractmethod
+    def list_clips(self, root: Path, subjects: list[str] | None = None, frame_stride: int = 1,
+                   actions: list[str] | None = None) -> tuple[list[Clip], list[Skip]]:
+        """Every clip under `root` (filtered by subjects / actions, every `frame_stride`-th frame) and the raw
+        files left out, with why. InputError for a missing root, unknown subject or unreadable annotation."""
+
+    @abstractmethod
+    def camera_table(self, root: Path | None = None) -> list[dict]:
+        """Rows of `pipeline cameras NAME` (subject, ..., `Camera.to_dict()`): the cameras under `root`, or the
+        built-in table without it."""

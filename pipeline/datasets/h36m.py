@@ -17,16 +17,15 @@ import cdflib
 import numpy as np
 
 from pipeline.clip import Clip
-from pipeline.datasets.base import Skip, check_stride, missing_subjects, require_root
+from pipeline.datasets.base import DatasetAdapter, Skip, check_stride, missing_subjects, require_root
 from pipeline.datasets.h36m_cameras import CAMERA_IDS, builtin_camera, parse_metadata_xml
-from pipeline.datasets.video import iter_video_frames
+from pipeline.datasets.video import iter_video_frames, video_fps
 from schemas.camera import Camera, project, world_to_camera
 from schemas.errors import InputError
 from schemas.joints import convert
 
 NAME = "h36m"
 JOINT_SET = "h36m17"
-FPS = 50
 SKIP_RULES = {("S11", "Directions"): "S11 'Directions' is skipped: its video is corrupt in the real dataset "
                                      "(VideoPose3D drops it too)"}
 _VIDEO_RE = re.compile(r"^(?P<stem>.+)\.(?P<cam>\d+)\.mp4$")
@@ -79,76 +78,85 @@ def _subject_dirs(root: Path) -> list[str]:
                   key=lambda s: int(s[1:]))
 
 
-def list_clips(root: Path, subjects: list[str] | None = None, frame_stride: int = 1,
-               actions: list[str] | None = None) -> tuple[list[Clip], list[Skip]]:
-    """One clip per (subject, action, subaction, camera) video, in subject / action / VideoPose3D camera order.
+class H36M(DatasetAdapter):
+    """Human3.6M (see the module docstring); 50 fps videos."""
 
-    `actions` filters by base action ('Walking') or full name ('Walking 1'), either file or VideoPose3D spelling.
-    """
-    root = require_root(root, NAME)
-    stride = check_stride(frame_stride)
-    found = _subject_dirs(root)
-    missing_subjects(subjects, found, root, NAME)
-    table, _ = load_cameras(root)
-    wanted = None if actions is None else {a for x in actions for a in (x, vp3d_name(*canonical_action(x)))}
-    clips: list[Clip] = []
-    skips: list[Skip] = []
-    for subject in subjects or found:
-        vdir, pdir = root / subject / "Videos", root / subject / "MyPoseFeatures" / "D3_Positions"
-        if not vdir.is_dir():
-            skips.append(Skip(str(vdir), "no Videos folder"))
-            continue
-        poses = {canonical_action(p.stem): p for p in sorted(pdir.glob("*.cdf"))} if pdir.is_dir() else {}
-        videos: dict[tuple[str, str], dict[str, Path]] = {}
-        for v in sorted(vdir.glob("*.mp4")):
-            m = _VIDEO_RE.match(v.name)
-            if m is None:
-                skips.append(Skip(str(v), "file name is not '<Action> <sub>.<camera id>.mp4'"))
+    name = NAME
+    joint_set = JOINT_SET
+    fps = 50.0
+
+    def list_clips(self, root: Path, subjects: list[str] | None = None, frame_stride: int = 1,
+                   actions: list[str] | None = None) -> tuple[list[Clip], list[Skip]]:
+        """One clip per (subject, action, subaction, camera) video, in subject / action / VideoPose3D camera order.
+
+        `actions` filters by base action ('Walking') or full name ('Walking 1'), either file or VideoPose3D spelling.
+        """
+        root = require_root(root, NAME)
+        stride = check_stride(frame_stride)
+        found = _subject_dirs(root)
+        missing_subjects(subjects, found, root, NAME)
+        table, _ = load_cameras(root)
+        wanted = None if actions is None else {a for x in actions for a in (x, vp3d_name(*canonical_action(x)))}
+        clips: list[Clip] = []
+        skips: list[Skip] = []
+        for subject in subjects or found:
+            vdir, pdir = root / subject / "Videos", root / subject / "MyPoseFeatures" / "D3_Positions"
+            if not vdir.is_dir():
+                skips.append(Skip(str(vdir), "no Videos folder"))
                 continue
-            videos.setdefault(canonical_action(m["stem"]), {})[m["cam"]] = v
-        for (action, sub), by_cam in sorted(videos.items()):
-            name = vp3d_name(action, sub)
-            if wanted is not None and action not in wanted and name not in wanted:
-                continue
-            if (subject, name) in SKIP_RULES:
-                skips.extend(Skip(str(p), SKIP_RULES[(subject, name)]) for p in by_cam.values())
-                continue
-            pose_file = poses.get((action, sub))
-            if pose_file is None:
-                skips.extend(Skip(str(p), f"no pose file {pdir}/{name}.cdf (or its TakingPhoto/WalkingDog "
-                                          "spelling)") for p in by_cam.values())
-                continue
-            world = read_cdf_pose(pose_file)
-            world17 = convert(world, "h36m32", JOINT_SET)
-            frames = np.arange(0, world17.shape[0], stride, dtype=np.int32)
-            for cam_id in sorted(by_cam, key=lambda c: (CAMERA_IDS.index(c) if c in CAMERA_IDS else 99, c)):
-                video = by_cam[cam_id]
-                known = CAMERA_IDS if table is None else sorted({c for s, c in table if s == subject})
-                if cam_id not in known:
-                    skips.append(Skip(str(video), f"camera id {cam_id} is not in the H36M camera table "
-                                                  f"({', '.join(known)})"))
+            poses = {canonical_action(p.stem): p for p in sorted(pdir.glob("*.cdf"))} if pdir.is_dir() else {}
+            videos: dict[tuple[str, str], dict[str, Path]] = {}
+            for v in sorted(vdir.glob("*.mp4")):
+                m = _VIDEO_RE.match(v.name)
+                if m is None:
+                    skips.append(Skip(str(v), "file name is not '<Action> <sub>.<camera id>.mp4'"))
                     continue
-                cam = get_camera(table, subject, cam_id)
-                cam3d = world_to_camera(world17[frames], cam.R_w2c, cam.t_w2c)
-                n = frames.size
-                clips.append(Clip(
-                    dataset=NAME, subject=subject, action=action, subaction=sub, camera_id=cam_id,
-                    source=str(video.relative_to(root)), joint_set=JOINT_SET, cameras=[cam], frame=frames,
-                    person=np.zeros(n, np.int32), image=np.arange(n, dtype=np.int32), camera=np.zeros(n, np.int32),
-                    kp2d_gt=project(cam3d, cam).astype(np.float32), pose3d_cam=cam3d.astype(np.float32),
-                    valid=np.ones(n, bool), frames=partial(iter_video_frames, video, frames)))
-    return clips, skips
+                videos.setdefault(canonical_action(m["stem"]), {})[m["cam"]] = v
+            for (action, sub), by_cam in sorted(videos.items()):
+                name = vp3d_name(action, sub)
+                if wanted is not None and action not in wanted and name not in wanted:
+                    continue
+                if (subject, name) in SKIP_RULES:
+                    skips.extend(Skip(str(p), SKIP_RULES[(subject, name)]) for p in by_cam.values())
+                    continue
+                pose_file = poses.get((action, sub))
+                if pose_file is None:
+                    skips.extend(Skip(str(p), f"no pose file {pdir}/{name}.cdf (or its TakingPhoto/WalkingDog "
+                                              "spelling)") for p in by_cam.values())
+                    continue
+                world = read_cdf_pose(pose_file)
+                world17 = convert(world, "h36m32", JOINT_SET)
+                frames = np.arange(0, world17.shape[0], stride, dtype=np.int32)
+                for cam_id in sorted(by_cam, key=lambda c: (CAMERA_IDS.index(c) if c in CAMERA_IDS else 99, c)):
+                    video = by_cam[cam_id]
+                    known = CAMERA_IDS if table is None else sorted({c for s, c in table if s == subject})
+                    if cam_id not in known:
+                        skips.append(Skip(str(video), f"camera id {cam_id} is not in the H36M camera table "
+                                                      f"({', '.join(known)})"))
+                        continue
+                    cam = get_camera(table, subject, cam_id)
+                    cam3d = world_to_camera(world17[frames], cam.R_w2c, cam.t_w2c)
+                    n = frames.size
+                    clips.append(Clip(
+                        dataset=NAME, subject=subject, action=action, subaction=sub, camera_id=cam_id,
+                        source=str(video.relative_to(root)), joint_set=JOINT_SET, cameras=[cam], frame=frames,
+                        person=np.zeros(n, np.int32), image=np.arange(n, dtype=np.int32), camera=np.zeros(n, np.int32),
+                        kp2d_gt=project(cam3d, cam).astype(np.float32), pose3d_cam=cam3d.astype(np.float32),
+                        valid=np.ones(n, bool), frames=partial(iter_video_frames, video, frames), fps=video_fps(video)))
+        return clips, skips
+
+    def camera_table(self, root: Path | None = None) -> list[dict]:
+        """Rows of `pipeline cameras h36m`: metadata.xml cameras under `root` if present, else the built-in table."""
+        if root is not None:
+            require_root(root, NAME)
+        table, _ = load_cameras(root)
+        if table is None:
+            from pipeline.datasets.h36m_cameras import builtin_cameras
+            table = builtin_cameras()
+        def order(key: tuple[str, str]) -> tuple[int, int]:
+            return int(key[0][1:]), CAMERA_IDS.index(key[1]) if key[1] in CAMERA_IDS else 99
+
+        return [{"subject": key[0], **table[key].to_dict()} for key in sorted(table, key=order)]
 
 
-def camera_table(root: Path | None = None) -> list[dict]:
-    """Rows of `pipeline cameras h36m`: metadata.xml cameras under `root` if present, else the built-in table."""
-    if root is not None:
-        require_root(root, NAME)
-    table, _ = load_cameras(root)
-    if table is None:
-        from pipeline.datasets.h36m_cameras import builtin_cameras
-        table = builtin_cameras()
-    def order(key: tuple[str, str]) -> tuple[int, int]:
-        return int(key[0][1:]), CAMERA_IDS.index(key[1]) if key[1] in CAMERA_IDS else 99
-
-    return [{"subject": key[0], **table[key].to_dict()} for key in sorted(table, key=order)]
+ADAPTER = H36M()

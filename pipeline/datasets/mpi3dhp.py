@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.clip import Clip
-from pipeline.datasets.base import Skip, check_stride, missing_subjects, require_root
+from pipeline.datasets.base import DatasetAdapter, Skip, check_stride, missing_subjects, require_root
 from pipeline.datasets.mpi3dhp_files import read_annot_data_mat, read_annot_mat, read_calibration
-from pipeline.datasets.video import iter_image_files, iter_video_frames
+from pipeline.datasets.video import iter_image_files, iter_video_frames, video_fps
 from schemas.camera import Camera
 from schemas.errors import InputError
 from schemas.joints import convert
@@ -90,7 +90,8 @@ def _train_clips(subject: str, sdir: Path, root: Path, stride: int, actions: lis
             k3 = convert(annot["annot3"][cam, frames], "mpi28", JOINT_SET)
             univ = convert(annot["univ_annot3"][cam, frames], "mpi28", JOINT_SET) if "univ_annot3" in annot else None
             clips.append(_clip(subject, seq, "", str(cam), video.relative_to(root), [cams[str(cam)]], frames,
-                               k2, k3, np.ones(frames.size, bool), partial(iter_video_frames, video, frames), univ))
+                               k2, k3, np.ones(frames.size, bool), partial(iter_video_frames, video, frames),
+                               video_fps(video), univ))
 
 
 def _test_clip(subject: str, tdir: Path, root: Path, stride: int) -> Clip:
@@ -104,49 +105,60 @@ def _test_clip(subject: str, tdir: Path, root: Path, stride: int) -> Clip:
     return _clip(subject, TEST_ACTION, "", test_camera(subject).id, (tdir / "imageSequence").relative_to(root),
                  [test_camera(subject)], frames, annot["annot2"][frames], annot["annot3"][frames],
                  annot["valid"][frames], partial(iter_image_files, images),
-                 annot["univ_annot3"][frames] if "univ_annot3" in annot else None)
+                 univ=annot["univ_annot3"][frames] if "univ_annot3" in annot else None)
 
 
-def _clip(subject, action, sub, cam_id, source, cameras, frames, k2, k3, valid, frame_fn, univ=None) -> Clip:
+def _clip(subject, action, sub, cam_id, source, cameras, frames, k2, k3, valid, frame_fn, fps=None,
+          univ=None) -> Clip:
     n = frames.size
     return Clip(dataset=NAME, subject=subject, action=action, subaction=sub, camera_id=cam_id, source=str(source),
                 joint_set=JOINT_SET, cameras=cameras, frame=frames, person=np.zeros(n, np.int32),
                 image=np.arange(n, dtype=np.int32), camera=np.zeros(n, np.int32), kp2d_gt=k2.astype(np.float32),
-                pose3d_cam=k3.astype(np.float32), valid=np.asarray(valid, bool), frames=frame_fn,
+                pose3d_cam=k3.astype(np.float32), valid=np.asarray(valid, bool), frames=frame_fn, fps=fps,
                 pose3d_univ=None if univ is None else np.asarray(univ, np.float32))
 
 
-def list_clips(root: Path, subjects: list[str] | None = None, frame_stride: int = 1,
-               actions: list[str] | None = None) -> tuple[list[Clip], list[Skip]]:
-    """Train clips (S*, one per sequence x standard camera) then test clips (TS*, one per sequence).
+class MPI3DHP(DatasetAdapter):
+    """MPI-INF-3DHP (see the module docstring); 25 fps train videos."""
 
-    `actions` filters train sequences by name ('Seq1'); test clips have action 'Test'.
-    """
-    root = require_root(root, NAME)
-    stride = check_stride(frame_stride)
-    train, test = _find(root, "train", r"S\d+"), _find(root, "test", r"TS\d+")
-    found = sorted(train, key=lambda s: int(s[1:])) + sorted(test, key=lambda s: int(s[2:]))
-    missing_subjects(subjects, found, root, NAME)
-    clips: list[Clip] = []
-    skips: list[Skip] = []
-    for subject in subjects or found:
-        if subject in train:
-            _train_clips(subject, train[subject], root, stride, actions, clips, skips)
-        elif actions is None or TEST_ACTION in actions:
-            clips.append(_test_clip(subject, test[subject], root, stride))
-    return clips, skips
+    name = NAME
+    joint_set = JOINT_SET
+    fps = 25.0
 
+    def list_clips(self, root: Path, subjects: list[str] | None = None, frame_stride: int = 1,
+                   actions: list[str] | None = None) -> tuple[list[Clip], list[Skip]]:
+        """Train clips (S*, one per sequence x standard camera) then test clips (TS*, one per sequence).
 
-def camera_table(root: Path | None = None) -> list[dict]:
-    """Rows of `pipeline cameras 3dhp`: built-in test cameras, plus every train sequence's calibration under root."""
-    rows = [{"subject": f"TS{i}", **test_camera(f"TS{i}").to_dict()} for i in range(1, 7)]
-    if root is None:
+        `actions` filters train sequences by name ('Seq1'); test clips have action 'Test'.
+        """
+        root = require_root(root, NAME)
+        stride = check_stride(frame_stride)
+        train, test = _find(root, "train", r"S\d+"), _find(root, "test", r"TS\d+")
+        found = sorted(train, key=lambda s: int(s[1:])) + sorted(test, key=lambda s: int(s[2:]))
+        missing_subjects(subjects, found, root, NAME)
+        clips: list[Clip] = []
+        skips: list[Skip] = []
+        for subject in subjects or found:
+            if subject in train:
+                _train_clips(subject, train[subject], root, stride, actions, clips, skips)
+            elif actions is None or TEST_ACTION in actions:
+                clips.append(_test_clip(subject, test[subject], root, stride))
+        return clips, skips
+
+    def camera_table(self, root: Path | None = None) -> list[dict]:
+        """Rows of `pipeline cameras 3dhp`: built-in test cameras, plus every train sequence's calibration under
+        root."""
+        rows = [{"subject": f"TS{i}", **test_camera(f"TS{i}").to_dict()} for i in range(1, 7)]
+        if root is None:
+            return rows
+        root = require_root(root, NAME)
+        train = _find(root, "train", r"S\d+")
+        for subject in sorted(train, key=lambda s: int(s[1:])):
+            for seq_dir in sorted(p for p in train[subject].iterdir() if (p / "camera.calibration").is_file()):
+                cams = read_calibration(seq_dir / "camera.calibration")
+                rows += [{"subject": subject, "sequence": seq_dir.name, **cams[str(c)].to_dict()}
+                         for c in TRAIN_CAMERAS if str(c) in cams]
         return rows
-    root = require_root(root, NAME)
-    train = _find(root, "train", r"S\d+")
-    for subject in sorted(train, key=lambda s: int(s[1:])):
-        for seq_dir in sorted(p for p in train[subject].iterdir() if (p / "camera.calibration").is_file()):
-            cams = read_calibration(seq_dir / "camera.calibration")
-            rows += [{"subject": subject, "sequence": seq_dir.name, **cams[str(c)].to_dict()}
-                     for c in TRAIN_CAMERAS if str(c) in cams]
-    return rows
+
+
+ADAPTER = MPI3DHP()

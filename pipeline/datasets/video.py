@@ -58,11 +58,12 @@ def iter_image_files(paths: Sequence[Path]) -> Iterator[np.ndarray]:
                 from None
 
 
-def video_size(path: Path) -> tuple[int, int]:
-    """(width, height) of the first video stream, from the container header."""
+def video_fps(path: Path) -> float | None:
+    """Frame rate (frames/s) of the first video stream, its average rate from the container header; None where
+    the file records none or cannot be opened (decoding the clip then reports the file)."""
     try:
         with av.open(str(path)) as container:
-            s = container.streams.video[0]
-            return int(s.codec_context.width), int(s.codec_context.height)
-    except (av.FFmpegError, OSError, IndexError) as e:
-        raise InputError(f"{path}: cannot open video ({type(e).__name__}: {e})") from None
+            rate = container.streams.video[0].average_rate
+    except (av.FFmpegError, OSError, IndexError):
+        return None
+    return float(rate) if rate else None

@@ -14,8 +14,10 @@ __all__ = ["synth_3dhp", "synth_dataset", "synth_h36m", "synth_muco"]
 def synth_dataset(dataset: str, out: Path, subjects: list[str] | None = None, actions: list[str] | None = None,
                   frames: int = 16, seed: int = 0, size: int | None = None) -> dict:
     """Dispatch to the writer of `dataset` ('h36m', '3dhp', 'muco'); `size` only for 3dhp train and muco."""
+    from pipeline.datasets.registry import get_adapter
     from schemas.errors import InputError
 
+    get_adapter(dataset)  # InputError naming the valid datasets
     if frames < 1:
         raise InputError(f"--frames must be >= 1, got {frames}")
     if size is not None and (size < 64 or size % 2):
@@ -30,4 +32,4 @@ def synth_dataset(dataset: str, out: Path, subjects: list[str] | None = None, ac
         if subjects is not None and subjects != ["muco"]:
             raise InputError("--subjects does not apply to muco (a single subject 'muco')")
         return synth_muco(out, actions, frames, seed, size=size or 1024)
-    raise InputError(f"unknown dataset {dataset!r}; valid names: h36m, 3dhp, muco")
+    raise AssertionError(f"no synthetic writer for dataset {dataset!r}")

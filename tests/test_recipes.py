@@ -160,3 +160,22 @@ def test_recipe_flips_follow_the_stored_maps(tmp_path):
                                                 "model_cfg": TINY_PF})
     Trainer(pf, progress=False)
     assert (pf.flip_aug, pf.flip_test) == (True, True)  # 2D-only: on, as in the papers
+
+
+def test_capf_s_costs_fewer_flops_than_capf_at_t27():
+    """CA-PF App. C: CA-PF-S 'has fewer FLOPs compared to our full model'. Paper-size defaults, T = 27 (Table 6):
+    capf 0.613 G, capf-s (C = 16) 0.450 G per centre frame (FLOPs = 2 x multiply-adds)."""
+    import torch
+
+    from lifters.flops import count_batch_flops
+    from lifters.models.capf import W32_CHANNELS, ContextAwarePoseFormer
+    from lifters.models.capf_s import ContextAwarePoseFormerS
+    from schemas.arrays import HRNET_W32_LEVELS
+
+    maps = {k: torch.zeros(1, *s) for k, s in HRNET_W32_LEVELS.items()}
+    capf = count_batch_flops(ContextAwarePoseFormer(), {"kp2d": torch.zeros(1, 17, 2),
+                                                        "ref": torch.zeros(1, 17, 2), "maps": maps})
+    capf_s = count_batch_flops(ContextAwarePoseFormerS(frames=27), {
+        "kp2d_seq": torch.zeros(1, 27, 17, 2), "jfeat_seq": torch.zeros(1, 27, 17, sum(W32_CHANNELS.values()))})
+    assert capf_s < capf
+    assert (round(capf / 1e9, 3), round(capf_s / 1e9, 3)) == (0.613, 0.45)

@@ -179,3 +179,33 @@ def test_capf_s_costs_fewer_flops_than_capf_at_t27():
         "kp2d_seq": torch.zeros(1, 27, 17, 2), "jfeat_seq": torch.zeros(1, 27, 17, sum(W32_CHANNELS.values()))})
     assert capf_s < capf
     assert (round(capf / 1e9, 3), round(capf_s / 1e9, 3)) == (0.613, 0.45)
+
+
+def test_train_capf_with_only_the_cache_uses_the_paper_recipe(tmp_path_factory, tmp_path, monkeypatch):
+    """`pipeline train capf --cache STORE` (+ --max-steps: CPU) on a real synthetic store (HRNet-W32 maps with
+    flipped maps, no CPN import): prints CA-PF's recipe, trains on the backbone's detections (with the notice
+    naming `pipeline import-2d`), flips on; evaluate then uses the run's flip-test and labels the 2D source."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from tests._lifter_store import real_store
+
+    store = real_store(tmp_path_factory)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    res = CliRunner().invoke(app, ["train", "capf", "--cache", str(store), "--max-steps", "1"])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "recipe: capf (CA-PF, CVPR'23)" in out and "CA-PF App. B: 512" in out and "0.0064" in out
+    assert "x0.99/epoch" in out and "adamw" in out and "pipeline import-2d" in out
+    run = next((tmp_path / "runs").iterdir())
+    cfg = json.loads((run / "metrics_log.jsonl").read_text().splitlines()[0])["config"]
+    assert (cfg["recipe"], cfg["lr"], cfg["batch_size"], cfg["epochs"], cfg["keypoints"], cfg["flip_aug"],
+            cfg["flip_test"]) == ("paper", 6.4e-3, 512, 50, "hrnet32", True, True)
+    res = CliRunner().invoke(app, ["evaluate", str(run)])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((run / "metrics.json").read_text())
+    assert rep["flip_test"] is True and rep["2d_source"] == "hrnet32 2D (detected)"
+    assert "hrnet32 2D (detected)" in res.output and "flip-test" in res.output

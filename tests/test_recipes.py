@@ -12,6 +12,7 @@ from lifters.protocol import paper_keypoints, row_stride
 from lifters.recipes import QUICK, RECIPES, get_recipe
 from lifters.schedule import LrSchedule
 from lifters.train import Trainer
+from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
 from schemas.errors import InputError, StoreError
 from storage.reader import Reader
 from storage.store import Store
@@ -135,7 +136,11 @@ def test_h36m_default_2d_source_is_never_gt(tmp_path):
     cfg = resolve_config("poseformer", "paper", {"cache": str(path), "out": str(tmp_path / "r2"), "workers": 0,
                                                  "model_cfg": TINY_PF})
     t = Trainer(cfg, progress=False)
-    assert cfg.keypoints == "cpn" and t.notes == [] and np.all(t.test_data.batch([0])["kp2d"] != 0)
+    assert cfg.keypoints == "cpn" and t.notes == []
+    b = t.test_data.batch([0])  # capf's deformable reference points follow the same 2D source (CA-PF Sec. 3.2)
+    row = t.reader.read(t.test_rows[:1], fields=("affine",))
+    np.testing.assert_allclose(b["ref"], image_to_ref(np.full((1, 17, 2), 100.0), row["affine"], DEFAULT_CROP_HW,
+                                                      np.zeros(1, bool), t.test_data.perm), rtol=1e-5)
     bare = tmp_path / "bare.zarr"
     build_store(bare, with_maps=False)
     with pytest.raises(InputError, match="pipeline import-2d.*--keypoints gt"):

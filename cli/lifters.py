@@ -57,6 +57,9 @@ def train(
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay [recipe].")] = None,
     lr_decay: Annotated[float | None, typer.Option(help="Per-epoch lr factor [recipe].")] = None,
     lr_step: Annotated[str | None, typer.Option(help="Step decay EVERY:FACTOR, e.g. 4:0.9 [recipe].")] = None,
+    warmup_epochs: Annotated[int | None, typer.Option(help="Linear lr warm-up epochs [recipe: none].")] = None,
+    offset_lr_scale: Annotated[float | None, typer.Option(help="lr factor of capf's offset layers [recipe].")
+                               ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps in all.")] = None,
     device: Annotated[str | None, typer.Option(help="torch device [default: cpu].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of init, shuffling and flips [default: 0].")] = None,
@@ -101,7 +104,8 @@ def train(
         console.print(f"run directory: [bold]{out}[/] (pass --out to choose)", highlight=False)
 
     given = {"cache": cache, "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
-             "weight_decay": weight_decay, "max_steps": max_steps, "device": device, "seed": seed,
+             "weight_decay": weight_decay,
+             "offset_lr_scale": offset_lr_scale, "max_steps": max_steps, "device": device, "seed": seed,
              "keypoints": keypoints, "backbone": backbone, "dataset": dataset, "protocol": protocol,
              "train_stride": train_stride, "test_stride": test_stride, "target": target, "flip_aug": flip_aug,
              "flip_test": flip_test, "workers": workers, "eval_every": eval_every,
@@ -115,7 +119,8 @@ def train(
     else:
         if cache is None:
             raise InputError("--cache STORE is required (the store to train from)")
-        cfg = resolve_config(model, recipe, {**given, "out": str(out)}, lr_decay=lr_decay, lr_step=lr_step)
+        cfg = resolve_config(model, recipe, {**given, "out": str(out)}, lr_decay=lr_decay, lr_step=lr_step,
+                             warmup_epochs=warmup_epochs)
         _print_recipe(cfg)
     with _warnings_to_console():
         if dry_run:
@@ -146,7 +151,7 @@ def _print_recipe(cfg) -> None:
             value = "the dataset's standard"
         elif name in ("train_stride", "test_stride"):
             value = f"every {value} source frame(s)"
-        source = "flag" if name in cfg.overrides else r.cites.get(name, "")
+        source = "flag" if name in cfg.overrides else r.cites.get(name, "not stated: this default")
         table.add_row(name, str(value), source)
     console.print(table)
 

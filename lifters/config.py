@@ -108,10 +108,10 @@ OPTIMIZERS = ("adam", "adamw")
 
 
 def resolve_config(model: str, recipe: str, given: dict[str, Any], lr_decay: float | None = None,
-                   lr_step: str | None = None) -> TrainConfig:
+                   lr_step: str | None = None, warmup_epochs: int | None = None) -> TrainConfig:
     """The TrainConfig of `recipe` ("paper" | "quick") for `model`, the non-None `given` flags on top (recipe <
     flags); `lr_decay` replaces the schedule's per-epoch factor, `lr_step` "K:F" its step decay (x F every K
-    epochs). `overrides` lists what the flags changed."""
+    epochs), `warmup_epochs` its linear warm-up. `overrides` lists the recipe fields the flags set."""
     r = get_recipe(model, recipe)
     base = r.config_fields()
     if model in MODELS and not MODELS[model].temporal:
@@ -123,6 +123,9 @@ def resolve_config(model: str, recipe: str, given: dict[str, Any], lr_decay: flo
         flags["schedule"] = sched.as_dict()
     if lr_step is not None:
         sched = replace(sched, **_parse_lr_step(lr_step))
+        flags["schedule"] = sched.as_dict()
+    if warmup_epochs is not None:
+        sched = replace(sched, warmup_epochs=int(warmup_epochs))
         flags["schedule"] = sched.as_dict()
     overrides = sorted(k for k in flags if k in base)
     return TrainConfig(model=model, **{**base, **flags, "recipe": recipe, "overrides": overrides})

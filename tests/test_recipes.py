@@ -86,6 +86,7 @@ def test_recipe_resolution_recipe_then_flags():
     assert flags.overrides == ["frames", "keypoints", "lr", "schedule"]
     assert resolve_config("poseformer", "quick", {"cache": "s", "out": "o"}, lr_decay=0.9).lr_schedule.gamma == 0.9
     assert resolve_config("capf", "paper", {"cache": "s", "out": "o"}).frames == 1
+    assert resolve_config("capf", "paper", {"cache": "s", "out": "o"}, warmup_epochs=2).lr_schedule.factor(0) == 1 / 3
     with pytest.raises(InputError, match="--recipe must be one of paper, quick"):
         get_recipe("capf", "fast")
     with pytest.raises(InputError, match="--lr-step must be EVERY:FACTOR"):
@@ -214,3 +215,18 @@ def test_train_capf_with_only_the_cache_uses_the_paper_recipe(tmp_path_factory, 
     rep = json.loads((run / "metrics.json").read_text())
     assert rep["flip_test"] is True and rep["2d_source"] == "hrnet32 2D (detected)"
     assert "hrnet32 2D (detected)" in res.output and "flip-test" in res.output
+
+
+def test_dry_run_prints_the_recipe_and_the_flags_over_it(small_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    res = CliRunner().invoke(app, ["train", "strided", "--cache", str(small_store), "--out", str(tmp_path / "d"),
+                                   "--frames", "3", "--lr", "2e-4", "--keypoints", "gt", "--dry-run",
+                                   "--model-cfg", '{"dim": 16, "hidden": 16, "heads": 2}'], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    lines = {ln.split()[0]: ln for ln in res.output.splitlines() if ln.strip()}
+    assert "0.0002" in lines["lr"] and lines["lr"].rstrip().endswith("flag")
+    assert "ST Sec. 4.2: 256 (H36M)" in lines["batch_size"] and "x0.5 every 5 epochs" in lines["schedule"]
+    assert "GT 2D" in res.output and "train 17, test 5" in res.output and not (tmp_path / "d").exists()

@@ -137,5 +137,5 @@ def get_recipe(model: str, name: str = "paper") -> Recipe:
     if name != "paper":
         raise InputError(f"--recipe must be one of {', '.join(RECIPE_NAMES)}, got {name!r}")
     if model not in RECIPES:
-        raise InputError(f"no paper recipe for model {model!r}; recipes: {', '.join(sorted(RECIPES))}")
+        raise InputError(f"unknown model {model!r}; valid models: {', '.join(sorted(RECIPES))}")
     return RECIPES[model]

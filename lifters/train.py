@@ -54,8 +54,10 @@ class Trainer:
         needs_maps = MODELS[cfg.model].needs_maps
         needs_jf = MODELS[cfg.model].needs_joint_features
         self.notes: list[str] = []
-        if cfg.keypoints == PAPER_2D:
-            cfg.keypoints, note = paper_keypoints(cfg.cache, cfg.dataset, cfg.backbone)
+        if cfg.keypoints == PAPER_2D:  # the store's dataset, backbone and maps checked first (their errors first)
+            probe = open_reader(cfg.cache, cfg.dataset, cfg.backbone, "gt", need_maps=needs_maps,
+                                need_joint_features=needs_jf)
+            cfg.keypoints, note = paper_keypoints(cfg.cache, probe.dataset, probe.backbone)
             self.notes += [note] if note else []
         self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps,
                                   need_joint_features=needs_jf)

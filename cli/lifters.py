@@ -147,8 +147,10 @@ def _print_recipe(cfg) -> None:
         value = cfg.lr_schedule.describe() if name == "schedule" else getattr(cfg, name)
         if name == "keypoints" and value == "paper":
             value = "paper (H36M: cpn if imported, else the backbone's detections; 3DHP: GT)"
-        elif name in ("protocol", "target") and value is None:
-            value = "the dataset's standard"
+        elif name == "protocol" and value is None:
+            value = "the dataset's standard (h36m: p1, 3dhp: 3dhp)"
+        elif name == "target" and value is None:
+            value = "annot3; 3DHP: univ (univ_annot3, the official evaluation's)"
         elif name in ("train_stride", "test_stride"):
             value = f"every {value} source frame(s)"
         source = "flag" if name in cfg.overrides else r.cites.get(name, "not stated: this default")

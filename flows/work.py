@@ -69,11 +69,12 @@ def user_clip_boxes(box: str, clip: Clip) -> tuple[str, np.ndarray | None]:
 
 
 def gt_rows(clip: Clip, boxes: np.ndarray, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
-    """The clip's ROW_ARRAYS (but `clip`) from its annotations and its (L, 4) crop boxes."""
+    """The clip's ROW_ARRAYS (but `clip`) and optional rows from its annotations and its (L, 4) crop boxes."""
     return {"frame": clip.frame.astype(np.int32), "person": clip.person.astype(np.int32),
             "camera": clip.camera.astype(np.int32), "valid": clip.valid.astype(bool),
             "bbox": boxes.astype(np.float32), "affine": crop_affine(boxes, input_hw).astype(np.float32),
-            "kp2d_gt": clip.kp2d_gt.astype(np.float32), "pose3d_cam": clip.pose3d_cam.astype(np.float32)}
+            "kp2d_gt": clip.kp2d_gt.astype(np.float32), "pose3d_cam": clip.pose3d_cam.astype(np.float32),
+            **clip.optional_rows()}
 
 
 def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req: BackboneRequest,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, PENDING, ROW_ARRAYS
+from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, OPTIONAL_ROW_ARRAYS, PENDING, ROW_ARRAYS
 from schemas.errors import CacheError, StoreError
 from storage.encodings import QPARAMS_SUFFIX, group_encoding
 from storage.fastread import FastArray
@@ -205,7 +205,8 @@ def audit_store(path: str | Path, deep: bool = False) -> list[str | Problem]:
             if _get(g, f"clips/{col}") is None:
                 problems.append(f"{store.path}/{name}/clips/{col}: missing array")
         rows_ok = {}
-        for spec in ROW_ARRAYS.values():
+        optional = [s for s in OPTIONAL_ROW_ARRAYS.values() if _get(g, f"rows/{s.name}") is not None]
+        for spec in (*ROW_ARRAYS.values(), *optional):
             arr = _get(g, f"rows/{spec.name}")
             if _check_array(store, arr, f"{store.path}/{name}/rows/{spec.name}", spec.row_shape(j), spec.dtype,
                             n_rows, problems):

@@ -60,7 +60,8 @@ def train(
     warmup_epochs: Annotated[int | None, typer.Option(help="Linear lr warm-up epochs [recipe: none].")] = None,
     offset_lr_scale: Annotated[float | None, typer.Option(help="lr factor of capf's offset layers [recipe].")
                                ] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps in all.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="The run's length in optimizer steps (over the recipe's "
+                                                  "epochs; the plan line says which ends it).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device [default: cpu].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of init, shuffling and flips [default: 0].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
@@ -103,8 +104,6 @@ def train(
         out = new_run_dir(model)
         console.print(f"run directory: [bold]{out}[/] (pass --out to choose)", highlight=False)
 
-    if max_steps is not None and epochs is None and not resume:
-        epochs = max_steps  # --max-steps alone is honoured: the default epochs never end it first (>= 1 step each)
     given = {"cache": cache, "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
              "weight_decay": weight_decay,
              "offset_lr_scale": offset_lr_scale, "max_steps": max_steps, "device": device, "seed": seed,

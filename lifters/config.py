@@ -28,8 +28,8 @@ class TrainConfig:
     a backbone or imported name); train_stride / test_stride: every k-th source frame of the train / test split;
     protocol: named split (None: the dataset's standard one); target: 3D target annot3 | univ (None: the dataset's
     standard one); flip_aug / flip_test: flip augmentation (p = 0.5) / flip-test at evaluation; eval_every: steps
-    between test-split evaluations (0: at every epoch end); max_steps: cap on the total optimizer steps (None:
-    epochs decide); workers: loader processes (0: read in the training process); frames: window length T of
+    between test-split evaluations (0: at every epoch end); max_steps: the run's length in optimizer steps, past
+    the epochs if need be (None: epochs decide); workers: loader processes (0: read in the training process); frames: window length T of
     temporal models (odd; 1 for single-frame models); overrides: the fields set by flags over the recipe."""
 
     model: str

@@ -104,9 +104,8 @@ class Trainer:
                                     flip_p=0.5 if cfg.flip_aug else 0.0)
         self.test_keys = BatchKeys(len(self.test_data), cfg.eval_batch_size, shuffle=False)
         self.steps_per_epoch = self.train_keys.batches_per_epoch
-        self.total_steps = cfg.epochs * self.steps_per_epoch
-        if cfg.max_steps is not None:
-            self.total_steps = min(self.total_steps, cfg.max_steps)
+        # --max-steps, when given, is the run's length (past the recipe's epochs if need be); else the epochs
+        self.total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * self.steps_per_epoch
         self.step, self.best = 0, math.inf
         self.root = int(self.reader.attrs["root_index"])
         self._loaders: tuple | None = None
@@ -114,7 +113,12 @@ class Trainer:
     def plan(self) -> str:
         """One line: how many steps this run makes and what ends it (the epochs or --max-steps)."""
         by_epochs = self.cfg.epochs * self.steps_per_epoch
-        ends = "--max-steps ends first" if self.total_steps < by_epochs else f"{self.cfg.epochs} epochs end it"
+        if self.cfg.max_steps is None:
+            ends = f"{self.cfg.epochs} epochs end it"
+        elif self.total_steps < by_epochs:
+            ends = f"--max-steps ends first ({self.cfg.epochs} epochs would be {by_epochs})"
+        else:
+            ends = f"--max-steps sets the length (past {self.cfg.epochs} epochs = {by_epochs} steps)"
         return (f"plan: {self.total_steps} steps ({self.steps_per_epoch} per epoch, batch {self.cfg.batch_size}); "
                 f"{ends}")
 

@@ -39,14 +39,15 @@ class MemoryReader(Reader):
         self._pos = np.full(reader.num_rows, -1, np.int64)
         self._pos[rows] = np.arange(len(rows))
         self._mem = reader.read(rows, fields=ROW_FIELDS, maps=True)
-        self._flip = {lv: reader.read(rows, fields=(), maps=True, flip=True)[lv] for lv in reader.levels}
+        has_flip = bool(reader.group["backbones"][reader.backbone].attrs.get("flip", False))
+        self._flip = reader.read(rows, fields=(), maps=True, flip=True) if has_flip else {}
 
-    def read(self, rows, fields=ROW_FIELDS, maps=False, flip=False) -> dict:
+    def read(self, rows, fields=ROW_FIELDS, maps=False, flip=False, joint_features=False, levels=None) -> dict:
         p = self._pos[np.asarray(rows, np.int64)]
         out = {"row": np.asarray(rows, np.int64), "camera": self._mem["camera"][p], "kp2d": self._mem["kp2d"][p]}
         out.update({f: self._mem[f][p] for f in fields})
         if maps:
-            out.update({lv: (self._flip if flip else self._mem)[lv][p] for lv in self.levels})
+            out.update({lv: (self._flip if flip else self._mem)[lv][p] for lv in (levels or self.levels)})
         return out
 
 

@@ -33,6 +33,21 @@ def _codecs(name: str, typesize: int) -> list:
 CODEC_NAMES = ("none", "zstd1", "zstd3", "blosc-lz4", "blosc-lz4-bit", "blosc-zstd1", "blosc-zstd3", "blosc-zstd5")
 
 
+def numcodecs_codec(name: str, typesize: int = 2):
+    """The numcodecs twin of a codec name (same bytes as the zarr codec); None for `none`."""
+    import numcodecs
+
+    comp = compressors(name, typesize)
+    if not comp:
+        return None
+    d = comp[0].to_dict()
+    cfg = d["configuration"]
+    if d["name"] == "zstd":
+        return numcodecs.Zstd(level=cfg["level"])
+    return numcodecs.Blosc(cname=cfg["cname"], clevel=cfg["clevel"], blocksize=cfg.get("blocksize", 0),
+                           shuffle={"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[cfg["shuffle"]])
+
+
 def compressors(name: str, typesize: int = 2) -> list:
     """zarr v3 bytes->bytes codec list for a codec name (one of CODEC_NAMES)."""
     if name not in CODEC_NAMES:

@@ -219,7 +219,8 @@ def codecs_part(args: argparse.Namespace) -> None:
             enc, dec, _ = times[(k, c)]
             times[(k, c)] = (enc + [(t1 - t0) * 1e3 / n], dec + [(t2 - t1) * 1e3 / n], sum(map(len, blobs)) / n)
     out = Path(args.out or OUT / "encodings_codecs.json")
-    print("| encoding | lossless stage | vs raw fp16 | encode core-ms/row | decode core-ms/row |\n|---|---|---|---|---|")
+    print("| encoding | lossless stage | vs raw fp16 | encode core-ms/row | decode core-ms/row |\n"
+          "|---|---|---|---|---|")
     for (k, c), (enc, dec, nb) in times.items():
         rec = {"keepbits": k, "codec": c, "vs_raw_fp16": round(nb / raw, 4), "encode_core_ms": statistics.median(enc),
                "decode_core_ms": statistics.median(dec), "rows": n, "load": os.getloadavg()}

@@ -180,8 +180,8 @@ def loader_stages(store: Path, encodings: list[str], batch: int) -> dict:
         rows = r.rows(split="train")
         data = LiftingData(MemoryReader(r) if e == "memory" else r, rows, maps=True)
 
-        def step(data=data, n=len(rows)) -> int:
-            b = to_torch(data.batch(rng.choice(n, batch, replace=False)))
+        def step(data=data) -> int:
+            b = to_torch(data.batch(rng.choice(len(data), batch, replace=False)))
             if pin:
                 b = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in b.items()}
             return batch

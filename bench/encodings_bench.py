@@ -62,7 +62,7 @@ def _codec_timing(maps: dict[str, np.ndarray], encoding: str, repeats: int) -> t
     enc = parse_encoding(encoding)
     comp = compressors(enc.codec, typesize=np.dtype(enc.stored_dtype).itemsize)
     codec = None
-    if comp:  # the numcodecs twin of the zarr codec (what storage/fastread.py decodes with)
+    if comp:  # the numcodecs twin of the zarr codec
         name, cfg = comp[0].to_dict()["name"], comp[0].to_dict()["configuration"]
         codec = numcodecs.Zstd(level=cfg["level"]) if name == "zstd" else numcodecs.Blosc(
             cname=cfg["cname"], clevel=cfg["clevel"],

@@ -1,6 +1,8 @@
-"""Readers side by side on one store, the same random batches, one core: storage/fastread.py, tensorstore (`zarr3`
-driver, one batched index read per level, the four levels issued concurrently), zarr-python (`oindex`), and an
-in-memory numpy copy. Every reader's values are asserted equal to fastread's.
+"""Readers side by side on one store, the same random batches, one core: tensorstore (`zarr3` driver, one batched
+index read per level, the four levels issued concurrently), storage/rowread.py (the same through the Reader's
+code: sorted distinct rows), zarr-python (`oindex`), an in-memory numpy copy, and the hand-written
+storage/fastread.py where it exists (it was deleted after this comparison: run at commit 045d3fc to include it).
+Every reader's values are asserted equal to the first one's.
 
 The store: bench/node_budget.py's (64-row clips of real random-init HRNet-W32 maps, one backbone group per
 encoding). Rates are samples/s of the four map levels (CPU time per sample in core-ms beside them), medians of
@@ -32,15 +34,14 @@ def readers(store: Path, group: str) -> dict:
     import tensorstore as ts
     import zarr
 
-    from storage.fastread import FastArray
+    from storage.rowread import RowArrays
 
     base = f"h36m/backbones/{group}"
-    fast = {lv: FastArray.open(store, f"{base}/{lv}") for lv in LEVELS}
+    io = RowArrays(store)
     spec = {lv: {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(store / base / lv)}} for lv in LEVELS}
     tsa = {lv: ts.open(spec[lv], read=True).result() for lv in LEVELS}
     za = {lv: zarr.open_array(str(store / base / lv), mode="r") for lv in LEVELS}
-    n = za["s4"].shape[0]
-    mem = {lv: fast[lv].read(np.arange(n)) for lv in LEVELS}
+    mem = {lv: io.whole(f"{base}/{lv}") for lv in LEVELS}
 
     def ts_read(rows: np.ndarray) -> dict:
         futs = {lv: tsa[lv][rows].read() for lv in LEVELS}  # all four levels in flight together
@@ -50,9 +51,20 @@ def readers(store: Path, group: str) -> dict:
         u, inv = np.unique(rows, return_inverse=True)
         return {lv: za[lv].oindex[u][inv] for lv in LEVELS}
 
-    return {"fastread": lambda rows: {lv: fast[lv].read(rows) for lv in LEVELS},
-            "tensorstore": ts_read, "zarr": zarr_read,
-            "memory": lambda rows: {lv: mem[lv][rows] for lv in LEVELS}}
+    def reader_read(rows: np.ndarray) -> dict:  # what storage.reader.Reader does for maps
+        got = io.read({f"{base}/{lv}": rows for lv in LEVELS})
+        return {lv: got[f"{base}/{lv}"] for lv in LEVELS}
+
+    out = {"tensorstore": ts_read, "storage.rowread": reader_read, "zarr": zarr_read,
+           "memory": lambda rows: {lv: mem[lv][rows] for lv in LEVELS}}
+    try:  # the hand-written reader, deleted in issue 14: present when run at commit 045d3fc or before
+        from storage.fastread import FastArray
+
+        fast = {lv: FastArray.open(store, f"{base}/{lv}") for lv in LEVELS}
+        out = {"fastread": lambda rows: {lv: fast[lv].read(rows) for lv in LEVELS}, **out}
+    except ImportError:
+        pass
+    return out
 
 
 def main() -> None:
@@ -77,7 +89,7 @@ def main() -> None:
         rng = np.random.default_rng(0)
         n = args.clips * 64
         check = rng.choice(n, args.batch)
-        ref = fns["fastread"](check)
+        ref = next(iter(fns.values()))(check)
         for name, fn in fns.items():
             got = fn(check)
             assert all(np.array_equal(got[lv], ref[lv]) for lv in LEVELS), name
@@ -98,10 +110,11 @@ def main() -> None:
     load = [load0, os.getloadavg()]
     print(f"store {args.clips * 64} rows, {args.encoding}, batches of {args.batch} random rows, four levels, one "
           f"core; tensorstore {version('tensorstore')}; load average {load[0][0]:.1f} -> {load[1][0]:.1f}\n")
-    print("| reader | samples/s (wall) | core-ms/sample | vs fastread (core-ms) |\n|---|---|---|---|")
+    first = next(iter(out))
+    print(f"| reader | samples/s (wall) | core-ms/sample | vs {first} (core-ms) |\n|---|---|---|---|")
     for name, v in out.items():
         print(f"| {name} | {v['samples_per_s']:,.0f} | {v['core_ms']:.3f} | "
-              f"{out['fastread']['core_ms'] / v['core_ms']:.2f}x |")
+              f"{out[first]['core_ms'] / v['core_ms']:.2f}x |")
     OUT.mkdir(exist_ok=True)
     (OUT / "readers_bench.json").write_text(json.dumps({"args": vars(args), "load": load, "readers": out,
                                                         "tensorstore": version("tensorstore")}, indent=2))

@@ -2,7 +2,7 @@
 
 An encoding is chosen per backbone group (`pipeline extract --encoding`, `pipeline compact --encoding`) and recorded
 in the group's attributes (`encoding`, `codec`, and `keepbits` / `quantisation` where decode needs them); readers
-(storage/reader.py, storage/fastread.py) decode transparently and always return float16 (n, C, H, W).
+(storage/reader.py through storage/rowread.py) decode transparently and always return float16 (n, C, H, W).
 
 - lossless, one of `storage.codecs.CODEC_NAMES` (e.g. `blosc-zstd5`): fp16 bytes with byte-shuffle + zstd/lz4.
 - `bitround-k` (k = 1..9 kept mantissa bits of fp16's 10): each value is rounded to nearest (ties to even) with

@@ -1,4 +1,4 @@
-"""Map encodings (storage/encodings.py): golden values, error bounds, store round trips, fast read == zarr read."""
+"""Map encodings (storage/encodings.py): golden values, error bounds, store round trips, row reader == zarr read."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from storage.encodings import (
     parse_encoding,
     quantize_int8,
 )
-from storage.fastread import FastArray
 from storage.reader import Reader
+from storage.rowread import RowArrays
 from tests._cli import PIPELINE
 from tests.conftest import SMALL_LEVELS, build_store
 
@@ -126,7 +126,7 @@ def test_store_round_trip_and_fast_read_equals_zarr(tmp_path, encoding):
             x = written[key][rows].astype(np.float64)
             assert out.dtype == np.float16 and out.shape == x.shape and g[key].dtype == enc.stored_dtype
             stored = g[key].oindex[rows]  # zarr's own read of what is on disk
-            assert np.array_equal(FastArray.open(path, g[key].path).read(rows), stored), key
+            assert np.array_equal(RowArrays(path).take(g[key].path, rows), stored), key
             if enc.kind == "lossless":
                 np.testing.assert_array_equal(out, x)
             elif enc.kind == "bitround":
@@ -135,7 +135,7 @@ def test_store_round_trip_and_fast_read_equals_zarr(tmp_path, encoding):
                 assert np.all(np.abs(out.astype(np.float64) - x) <= bound)
             else:
                 qz = g[key + QPARAMS_SUFFIX].oindex[rows]
-                assert np.array_equal(FastArray.open(path, g[key + QPARAMS_SUFFIX].path).read(rows), qz)
+                assert np.array_equal(RowArrays(path).take(g[key + QPARAMS_SUFFIX].path, rows), qz)
                 np.testing.assert_array_equal(out, dequantize_int8(stored, qz))  # fast decode == zarr + decode
                 half = qz[:, :, 0, None, None] / 2
                 assert np.all(np.abs(out.astype(np.float32) - x) <= half * 1.0001 + np.abs(x) * 2.0 ** -11 + 1e-7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lifters.data import default_workers
 from lifters.models.base import Lifter
 from lifters.models.registry import MODELS, build_model
 from lifters.window import check_window
@@ -20,7 +21,8 @@ FIXED_ON_RESUME = ("model", "dataset", "keypoints", "backbone", "frame_stride", 
 class TrainConfig:
     """One training run. lr: AdamW base rate (offset layers get `offset_lr_scale` x); lr_decay: exponential,
     per epoch; eval_every: steps between test-split evaluations (0: at every epoch end); max_steps: cap on the
-    total optimizer steps (None: epochs decide); workers: loader processes (0: read in the training process);
+    total optimizer steps (None: epochs decide); workers: loader processes (0: read in the training process;
+    default: lifters.data.default_workers(), from the cores available);
     frames: window length T of temporal models (odd; 1 for single-frame models)."""
 
     model: str
@@ -40,7 +42,7 @@ class TrainConfig:
     backbone: str | None = None
     frame_stride: int = 1
     flip_aug: bool = False
-    workers: int = 1
+    workers: int = field(default_factory=default_workers)
     eval_every: int = 0
     eval_batch_size: int = 128
     model_cfg: dict[str, Any] = field(default_factory=dict)

@@ -13,8 +13,9 @@ from prefect_server import REPO, cli_env, extract_args, free_port, run_cli, wait
 pytestmark = pytest.mark.e2e  # a real Prefect server, Dask cluster or browser: `pytest -m "not e2e"` skips it
 
 
-def _fails(run, *needles: str) -> None:
-    assert run.rc == 1, run.out
+def _fails(run, *needles: str, rc: int = 2) -> None:
+    """One error line holding `needles`; exit 2 for a bad argument (found before anything starts), else `rc`."""
+    assert run.rc == rc, run.out
     assert "Traceback" not in run.out, run.out
     errors = [line for line in run.out.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, run.out
@@ -47,7 +48,7 @@ def test_dask_address_unreachable_fails_within_seconds(h36m_raw: Path, tmp_path:
 def test_prefect_server_down_fails_clearly(h36m_raw: Path, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/api"
     run = run_cli(extract_args(h36m_raw, tmp_path / "s.zarr"), cli_env(url))
-    _fails(run, f"PREFECT_API_URL={url} does not answer", "pipeline server")
+    _fails(run, f"PREFECT_API_URL={url} does not answer", "pipeline server", rc=1)
     assert run.seconds < 30, run.seconds
 
 
@@ -60,7 +61,7 @@ def test_second_run_on_same_store_refuses_naming_the_holder(h36m_raw: Path, tmp_
         wait_until(lambda: holder.stdout.readline().strip() == "locked", 60, "lock holder", holder)
         t0 = time.perf_counter()
         run = run_cli(extract_args(h36m_raw, store), cli_env(None))
-        _fails(run, "is being written by another run", f"pid {holder.pid}", "StoreLock")
+        _fails(run, "is being written by another run", f"pid {holder.pid}", "StoreLock", rc=1)
         assert time.perf_counter() - t0 < 60  # refused at once, not after the holder's 120 s (margin for loaded CI)
     finally:
         holder.kill()

@@ -12,6 +12,7 @@ from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, ROW_ARRAYS, ArraySpec
 from schemas.errors import StoreError
 from storage.dataset import ClipRow
 from storage.encodings import group_encoding
+from storage.rowread import open_array, write_rows
 from storage.status import ClipStatus
 
 
@@ -81,6 +82,7 @@ class ClipWriter:
         self.written = 0
         self.shard = ds.shard_rows
         self.encoding = group_encoding(dict(self.g.attrs))
+        self.arrays: dict[str, object] = {}  # tensorstore handles of the stored arrays, opened on first flush
 
     def append(self, batch: dict[str, np.ndarray]) -> None:
         missing = sorted(set(self.names) - set(batch))
@@ -101,12 +103,17 @@ class ClipWriter:
 
     def _flush(self, n: int) -> None:
         start = self.clip.start + self.written
+        out: dict[str, np.ndarray] = {}
         for k in self.names:
             data = np.concatenate(self.buf[k]) if len(self.buf[k]) > 1 else self.buf[k][0]
             parts = self.encoding.encode(data[:n]) if k.rsplit("/", 1)[-1] in self.levels else {"": data[:n]}
             for suffix, part in parts.items():
-                self.g[k + suffix][start:start + n] = part
+                out[k + suffix] = part
             self.buf[k] = [data[n:]] if len(data) > n else []
+        for k in out:
+            if k not in self.arrays:
+                self.arrays[k] = open_array(self.ds.store.path, self.g[k].path, write=True)
+        write_rows(self.arrays, start, out)  # every array at once, through tensorstore (storage/rowread.py)
         self.buffered -= n
         self.written += n
 

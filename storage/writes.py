@@ -38,9 +38,9 @@ class ValidatedWrites(ClipStatus):
         self._validate(ROW_ARRAYS, rows, clip, "rows")
         offset = int(self.group["clips/camera_offset"][clip_index])
         rows["camera"] = np.asarray(rows["camera"], dtype=np.int64) + offset
-        sel = slice(clip.start, clip.stop)
-        for name, arr in rows.items():
-            self.group["rows"][name][sel] = np.asarray(arr, dtype=ROW_ARRAYS[name].dtype)
+        arrays = {name: open_array(self.store.path, self.group["rows"][name].path, write=True) for name in rows}
+        write_rows(arrays, clip.start, {name: np.asarray(arr, dtype=ROW_ARRAYS[name].dtype)
+                                        for name, arr in rows.items()})
         if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
             self.group["clips/n_valid"][clip_index] = int(np.asarray(rows["valid"], dtype=bool).sum())
         self.set_status(clip_index, DONE)

@@ -217,8 +217,9 @@ def report(ext: dict, load: dict, encodings: list[str], default: str) -> dict:
     for e in encodings if "crop warp" in ms else []:
         rest = ms["keypoint decode"] + ms["GT rows write"] + ms[f"store write {e} (encode incl.)"]
         for label, cost in ((f"extract {e}, decode+warp on CPU", rest + ms["video decode"] + ms["crop warp"]),
-                            (f"extract {e}, warp on CPU (NVDEC decode)", rest + ms["crop warp"]),
-                            (f"extract {e}, decode+warp on GPU", rest)):
+                            (f"extract {e}, decode on CPU, warp on GPU (--device cuda today)",
+                             rest + ms["video decode"]),
+                            (f"extract {e}, decode (NVDEC) + warp on GPU", rest)):
             models[label] = {"core_ms": cost, "R": rate, "per_s": node_model(cost, rate)}
     rate_t, src_t = RATES["train"]
     for k in (k for k in ms if k.startswith("loader")):

@@ -1,5 +1,5 @@
 """On-disk layout: a fresh store's chunk and shard files are flat (`c.i.0.0.0`, no nested chunk directories),
-joint features are sharded one row per inner chunk (the fast reader's layout), and a store written with zarr's
+joint features are sharded one row per inner chunk (read one row at a time), and a store written with zarr's
 nested "/" keys (stores made before) reads identically (row reader and zarr) and passes `pipeline check`."""
 
 from __future__ import annotations

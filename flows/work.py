@@ -82,8 +82,8 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
     """Write one clip's GT rows and backbone outputs into the store; skip what is already DONE."""
     t0 = time.perf_counter()
     ds = Store.open(store_path, mode="r+").dataset(dataset)
-    rows_done = ds.status()[clip_index] == DONE
-    bb_done = ds.status(req.name)[clip_index] == DONE
+    rows_done = ds.clip_status(clip_index) == DONE
+    bb_done = ds.clip_status(clip_index, req.name) == DONE
     jf_done = not opts.joint_features or ds.group[f"backbones/{req.name}/joints/status"][clip_index] == DONE
     if rows_done and bb_done and jf_done:
         return ClipResult(clip_index, clip.key, clip.length, 0.0, skipped=True)

@@ -17,6 +17,7 @@ fork: zarr v3 runs an event-loop thread that a fork can deadlock.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -277,6 +278,13 @@ class BatchKeys(Sampler):
                 yield key
                 left -= 1
             epoch, b = epoch + 1, 0
+
+
+def default_workers() -> int:
+    """Loader processes by default: one per core this process may use, less one for the training loop, 1..8
+    (1 on a 2-core machine; 8 on a 16-core GPU node, where the loader costs ~1 core-ms per sample:
+    docs/benchmarks.md "Node budget")."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) - 1))
 
 
 def worker_context() -> str:

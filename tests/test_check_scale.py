@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from storage.audit import check_store
-from storage.fastread import FastArray
+from storage.shard_check import ShardIndex
 from tests._cli import PIPELINE
 from tests.conftest import build_store
 
@@ -56,8 +56,7 @@ def test_row_never_written_is_found_from_the_index(tmp_path: Path) -> None:
 
 def test_offset_past_the_data_is_found(tmp_path: Path) -> None:
     path = _store_with_entry(tmp_path, 2, None)  # chunk 2 starts beyond the shard's data
-    fa = FastArray.open(path, "h36m/backbones/hrnet32/s8")
-    fa.verify(8, 10)  # rows of the next shard are unaffected
+    ShardIndex.open(path, "h36m/backbones/hrnet32/s8").verify(8, 10)  # rows of the next shard are unaffected
     problems = check_store(path)
     assert len(problems) == 1 and "chunk 2 points past the shard data" in problems[0]
 

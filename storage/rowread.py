@@ -1,5 +1,4 @@
-"""Batched random row reads (and the backbone writer's row writes) of the store's Zarr v3 arrays through
-tensorstore (its `zarr3` driver).
+"""Batched random row reads of the store's Zarr v3 arrays through tensorstore (its `zarr3` driver).
 
 Why tensorstore: zarr-python 3.1.6 reads one inner chunk of a sharded array at ~25-100 rows/s (asyncio overhead
 per chunk); tensorstore reads the same shards (index, then each row's byte range, decoded on its own threads) at
@@ -43,14 +42,12 @@ def _context() -> ts.Context:
     return _CONTEXT[1]
 
 
-def open_array(root: str | Path, path: str, write: bool = False) -> ts.TensorStore:
-    """The array `root/path` opened read-only (or read-write); StoreError naming it if it cannot be opened."""
+def open_array(root: str | Path, path: str) -> ts.TensorStore:
+    """The array `root/path` opened read-only; StoreError naming it if it cannot be opened."""
     where = Path(root) / path
     spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(where)}}
-    if write:  # a row equal to the fill value (all-zero maps) is still written: `pipeline check` expects every row
-        spec["store_data_equal_to_fill_value"] = True
     try:
-        return ts.open(spec, read=True, write=write, context=_context()).result()
+        return ts.open(spec, read=True, context=_context()).result()
     except ValueError as e:
         raise StoreError(f"{where}: cannot open the array ({e}); run `pipeline check {root}`") from None
 
@@ -129,18 +126,6 @@ class RowArrays:
     def whole(self, path: str) -> np.ndarray:
         """The whole array (small per-row and per-clip arrays)."""
         return _result(self.array(path).read(), self.root / path)
-
-
-def write_rows(arrays: Mapping[str, ts.TensorStore], start: int, data: Mapping[str, np.ndarray]) -> None:
-    """Write data[k] (n, ...) into rows [start, start + n) of arrays[k], every array at once (tensorstore encodes
-    on its own threads: the same bytes as zarr-python's write at ~0.4x its CPU time, docs/benchmarks.md "Node
-    budget"). StoreError naming the array if a write fails."""
-    futs = {k: arrays[k][start:start + len(a)].write(np.ascontiguousarray(a)) for k, a in data.items()}
-    for k, f in futs.items():
-        try:
-            f.result()
-        except ValueError as e:
-            raise StoreError(f"{k}: cannot write rows {start}..{start + len(data[k]) - 1} ({e})") from None
 
 
 def read_all(root: str | Path, path: str) -> np.ndarray:

@@ -44,18 +44,3 @@ def test_missing_array_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match=r"h36m/rows/nothing: cannot open the array .*pipeline check"):
         RowArrays(tmp_path / "s.zarr").take("h36m/rows/nothing", np.array([1]))
 
-
-def test_written_rows_read_back_and_zero_rows_are_stored(tmp_path):
-    """write_rows (the backbone writer's path) stores every row, an all-zero one too (`pipeline check` expects
-    each row's chunk), in bytes zarr reads back."""
-    from storage.layout import new_array
-    from storage.rowread import open_array, write_rows
-    from storage.shard_check import ShardIndex
-
-    g = zarr.open_group(str(tmp_path / "x.zarr"), mode="w")
-    new_array(g, "m", shape=(16, 2, 3), chunks=(1, 2, 3), shards=(8, 2, 3), dtype="float16", fill_value=0)
-    data = np.arange(8 * 6, dtype=np.float16).reshape(8, 2, 3)
-    data[3] = 0
-    write_rows({"m": open_array(tmp_path / "x.zarr", "m", write=True)}, 8, {"m": data})
-    np.testing.assert_array_equal(g["m"][8:16], data)
-    ShardIndex.open(tmp_path / "x.zarr", "m").verify(8, 16)  # row 11 (all zeros) has its chunk

@@ -82,7 +82,8 @@ def train(
     flip_test: Annotated[bool | None, typer.Option("--flip-test/--no-flip-test", help="Flip-test when the run is "
                                                    "evaluated (map models: needs `extract --flip`) [recipe].")
                          ] = None,
-    workers: Annotated[int | None, typer.Option(help="Loader processes (0: read in the trainer) [default: 1].")
+    workers: Annotated[int | None, typer.Option(help="Loader processes (0: read in the trainer) [default: cores "
+                                                     "available - 1, 1..8].")
                        ] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between test evaluations (0: every epoch end) "
                                                    "[default: 0].")] = None,

@@ -60,6 +60,8 @@ def _result(fut, where: Path) -> np.ndarray:
         msg = str(e)
         files = re.findall(r'local file "([^"]+)"', msg)
         reason = msg.rsplit(": ", 1)[-1]
+        if "Digest mismatch" in reason:  # zarr's crc32c codec at the end of the chunk
+            reason = f"crc32c checksum mismatch: corrupt bytes ({reason})"
         hint = "the store may be corrupt: run `pipeline check`"
         root = _store_root(where)
         if files and root is not None:

@@ -90,7 +90,7 @@ class ShardIndex:
             empty = np.flatnonzero(off == _EMPTY)
             if len(empty):
                 row = i * unit + lo + int(empty[0])
-                raise StoreError(f"{f}: chunk {lo + int(empty[0])} was never written; "
+                raise StoreError(f"{f}: chunk {lo + int(empty[0])} (row {row}) was never written; "
                                  f"{repair_hint(self.root, self.path, row)}")
             past = np.flatnonzero(off + nb > size - isz)
             if len(past):
@@ -108,6 +108,6 @@ class ShardIndex:
         for k in range(len(off)):
             buf = data[int(off[k]) - base:int(off[k] + nb[k]) - base]
             if len(buf) < 4 or google_crc32c.value(buf[:-4].tobytes()) != int.from_bytes(buf[-4:].tobytes(), "little"):
-                raise StoreError(f"{f}: chunk {row0 + k - (row0 // self.rows_per_shard) * self.rows_per_shard} "
-                                 f"fails its crc32c checksum (corrupt bytes); "
+                raise StoreError(f"{f}: chunk {(row0 + k) % self.rows_per_shard} (row {row0 + k}) fails its crc32c "
+                                 f"checksum (corrupt bytes); "
                                  f"{repair_hint(self.root, self.path, row0 + k)}")

@@ -10,6 +10,7 @@ from schemas.arrays import (
     BACKBONE_ROW_ARRAYS,
     IMPORT_ROW_ARRAYS,
     MAP_DTYPE,
+    OPTIONAL_ROW_ARRAYS,
     PENDING,
     ROW_ARRAYS,
     ArraySpec,
@@ -20,6 +21,7 @@ from schemas.errors import StoreError
 from storage.codecs import DEFAULT_MAP_CODEC, compressors
 from storage.dataset import CLIP_STR_COLUMNS, DatasetBase
 from storage.encodings import QPARAMS_SUFFIX, group_encoding, parse_encoding
+from storage.faults import write_fault
 from storage.layout import new_array
 
 
@@ -40,9 +42,11 @@ def create_row_array(group: zarr.Group, spec: ArraySpec, num_joints: int, n_rows
                      attributes={"unit": spec.unit, "meaning": spec.meaning})
 
 
-def create_dataset_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Group:
+def create_dataset_group(parent: zarr.Group, name: str, attrs: dict, optional_rows: tuple[str, ...] = ()
+                         ) -> zarr.Group:
     """An empty dataset group `name` under `parent` with `attrs` (num_joints and shard_rows among them):
-    clips/, cameras/params, rows/ (every ROW_ARRAYS array, 0 rows), backbones/, imports/."""
+    clips/, cameras/params, rows/ (every ROW_ARRAYS array and the named OPTIONAL_ROW_ARRAYS, 0 rows), backbones/,
+    imports/."""
     g = parent.create_group(name)
     g.attrs.update(attrs)
     num_joints, shard_rows = int(attrs["num_joints"]), int(attrs["shard_rows"])
@@ -56,7 +60,7 @@ def create_dataset_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Gro
     new_array(g.create_group("cameras"), "params", shape=(0, CAMERA_VECTOR_LEN), chunks=(4096, CAMERA_VECTOR_LEN),
               dtype="float64", fill_value=0.0)
     rows = g.create_group("rows")
-    for spec in ROW_ARRAYS.values():
+    for spec in (*ROW_ARRAYS.values(), *(OPTIONAL_ROW_ARRAYS[k] for k in optional_rows)):
         create_row_array(rows, spec, num_joints, 0, shard_rows)
     g.create_group("backbones")
     g.create_group("imports")
@@ -148,5 +152,6 @@ class GroupCreation(DatasetBase):
             del grp[name]
         g = grp.create_group(name)
         g.attrs.update(meta or {})
-        a = create_row_array(g, IMPORT_ROW_ARRAYS["kp2d"], self.num_joints, self.n_rows, self.shard_rows)
-        a[:] = kp2d.astype(np.float32)
+        with write_fault(self.where(f"imports/{name}/kp2d")):
+            a = create_row_array(g, IMPORT_ROW_ARRAYS["kp2d"], self.num_joints, self.n_rows, self.shard_rows)
+            a[:] = kp2d.astype(np.float32)

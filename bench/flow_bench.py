@@ -8,7 +8,9 @@ The Prefect server is started once first (a real `prefect server start`, tempora
 reported separately and excluded from the flow timings. Flow timings are wall time of the flow call (cluster start,
 worker start-up and model build included: that is what a user pays per run).
 
-    .venv/bin/python bench/flow_bench.py [--frames 8] [--clips-cameras 2] [--threads 1]
+    .venv/bin/python bench/flow_bench.py [--frames 8] [--cameras 2] [--threads 1] [--rounds 1] [--api-url URL]
+Per clip, the flow's overhead is measured on 1 worker as (interval between clip completions - the clip's own work,
+timed inside the task), so it does not depend on how fast the shared CPU happens to run the backbone.
 Writes bench/out/flow_bench.json.
 """
 
@@ -68,8 +70,10 @@ print(json.dumps({"total_s": time.perf_counter() - t0, "startup_plan_s": t1 - t0
 
 def run_direct(raw: Path, store: Path, threads: int) -> dict:
     """The stage functions without Prefect or Dask, in a fresh process (imports and model build included)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)  # a LocalCluster's nanny leaks it into this process's environment
     out = subprocess.run([sys.executable, "-c", DIRECT, str(raw), str(store), str(threads)], cwd=ROOT, check=True,
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+                         capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -85,7 +89,14 @@ def run_flow(raw: Path, store: Path, workers: int, threads: int) -> dict:
     runner, threads = build_task_runner(req)
     marks: list[float] = []
     t0 = time.perf_counter()
-    set_listener(lambda event, _p: marks.append(time.perf_counter() - t0) if event == "clip" else None)
+    work: list[float] = []
+
+    def on_event(event: str, payload: dict) -> None:
+        if event == "clip":
+            marks.append(time.perf_counter() - t0)
+            work.append(payload["seconds"])
+
+    set_listener(on_event)
     try:
         state = extract_flow.with_options(task_runner=runner)(dataclasses.replace(req, torch_threads=threads),
                                                               return_state=True)
@@ -95,7 +106,44 @@ def run_flow(raw: Path, store: Path, workers: int, threads: int) -> dict:
     if not state.is_completed():
         raise RuntimeError(f"flow ended {state}")
     s = state.result()
-    return {"seconds": seconds, "frames": s["frames"], "workers": s["workers"], "clip_marks_s": marks}
+    return {"seconds": seconds, "frames": s["frames"], "workers": s["workers"], "clip_marks_s": marks,
+            "clip_work_s": work}
+
+
+def _median(xs: list[float]) -> float | None:
+    xs = sorted(xs)
+    return round(xs[len(xs) // 2], 3) if xs else None
+
+
+def one_round(raw: Path, tmp: Path, rnd: int, threads: int) -> dict:
+    """direct, flow 1 worker, flow 2 workers, back to back (fresh stores); per-clip figures skip the first clip
+    (first forward pass warm-up)."""
+    res: dict = {"load_avg_before": [round(x, 2) for x in os.getloadavg()]}
+    d = run_direct(raw, tmp / f"direct{rnd}.zarr", threads)
+    res["direct_s"], res["direct_startup_plan_s"] = round(d["total_s"], 2), round(d["startup_plan_s"], 2)
+    res["direct_clip_s"] = [round(x, 2) for x in d["clip_s"]]
+    for n in (1, 2):
+        r = run_flow(raw, tmp / f"flow{rnd}_{n}.zarr", n, threads)
+        marks = r["clip_marks_s"]
+        res[f"flow_{n}w_s"], res[f"flow_{n}w_workers"] = round(r["seconds"], 2), r["workers"]
+        res[f"flow_{n}w_clip_marks_s"] = [round(x, 2) for x in marks]
+        res[f"flow_{n}w_clip_work_s"] = [round(x, 2) for x in r["clip_work_s"]]
+        # steady-state rate: clips completed per second after the first one completed
+        res[f"flow_{n}w_clips_per_s"] = round((len(marks) - 1) / (marks[-1] - marks[0]), 4)
+    marks, work = res["flow_1w_clip_marks_s"], res["flow_1w_clip_work_s"]
+    # one worker runs clips one after the other: interval between completions = the clip's work + the flow's overhead
+    res["overhead_per_clip_s"] = _median([b - a - w for a, b, w in zip(marks, marks[1:], work[1:], strict=False)])
+    res["work_per_clip_flow_s"] = _median(work[1:])
+    res["work_per_clip_direct_s"] = _median(res["direct_clip_s"][1:])
+    res["overhead_share"] = round(res["overhead_per_clip_s"] / res["work_per_clip_flow_s"], 4)
+    res["speedup_2w_whole_run"] = round(res["flow_1w_s"] / res["flow_2w_s"], 3)
+    res["speedup_2w_steady"] = round(res["flow_2w_clips_per_s"] / res["flow_1w_clips_per_s"], 3)
+    res["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return res
+
+
+SUMMARY = ("overhead_per_clip_s", "overhead_share", "work_per_clip_flow_s", "work_per_clip_direct_s", "direct_s",
+           "flow_1w_s", "flow_2w_s", "speedup_2w_whole_run", "speedup_2w_steady")
 
 
 def main() -> None:
@@ -103,6 +151,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8, help="mocap frames per clip")
     ap.add_argument("--cameras", type=int, default=2, help="cameras per action (2 actions)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker / direct process")
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds (direct, 1 worker, 2 workers)")
+    ap.add_argument("--api-url", default=None, help="report to this running Prefect server instead of starting one")
     args = ap.parse_args()
     from pipeline.datasets.h36m_cameras import CAMERA_IDS
     from pipeline.synth.h36m import synth_h36m
@@ -113,48 +163,33 @@ def main() -> None:
         raw = tmp / "raw"
         synth = synth_h36m(raw, subjects=["S1"], actions=["Directions 1", "Walking 1"], frames=args.frames,
                            cameras=list(CAMERA_IDS)[: args.cameras])
-        import socket
+        server_s = None
+        if args.api_url:
+            os.environ["PREFECT_API_URL"] = args.api_url
+        else:
+            import socket
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server, server_s = start_server(tmp / "prefect_home", port)
-        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            server, server_s = start_server(tmp / "prefect_home", port)
+            os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            print(f"prefect server healthy after {server_s:.1f} s")
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         import warnings
 
         warnings.filterwarnings("ignore", module="zarr")
-        print(f"prefect server healthy after {server_s:.1f} s; {synth['videos']} clips, {synth['rows']} rows")
-        res: dict = {"clips": synth["videos"], "rows": synth["rows"], "threads_per_worker": args.threads,
-                     "cpu_count": os.cpu_count(), "load_avg_before": os.getloadavg(),
-                     "prefect_server_start_s": round(server_s, 2)}
-        d = run_direct(raw, tmp / "direct.zarr", args.threads)
-        res["direct_fresh_process_s"] = round(d["total_s"], 2)
-        res["direct_startup_plan_s"] = round(d["startup_plan_s"], 2)
-        res["direct_clip_s"] = [round(x, 2) for x in d["clip_s"]]
-        print(f"direct (fresh process) {d['total_s']:.1f} s, of which imports+plan {d['startup_plan_s']:.1f} s")
-        for n in (1, 2):
-            r = run_flow(raw, tmp / f"flow{n}.zarr", n, args.threads)
-            res[f"flow_{n}w_s"] = round(r["seconds"], 2)
-            res[f"flow_{n}w_workers"] = r["workers"]
-            res[f"flow_{n}w_clip_marks_s"] = [round(x, 2) for x in r["clip_marks_s"]]
-            print(f"flow {n} worker(s) {r['seconds']:.1f} s, clips per worker {r['workers']}")
-        # whole run: the flow (fresh cluster) vs the stage functions in a fresh process
-        res["flow_overhead_vs_direct"] = round(res["flow_1w_s"] / res["direct_fresh_process_s"] - 1, 3)
-        # steady state, one clip: interval between clip completions on 1 worker vs the direct per-clip time
-        marks = res["flow_1w_clip_marks_s"]
-        steps = sorted(b - a for a, b in zip(marks, marks[1:], strict=False))
-        direct = sorted(res["direct_clip_s"][1:])  # the first direct clip pays first-forward warm-up
-        if steps and direct:
-            res["flow_per_clip_s_median"] = steps[len(steps) // 2]
-            res["direct_per_clip_s_median"] = direct[len(direct) // 2]
-            res["flow_per_clip_overhead"] = round(res["flow_per_clip_s_median"] / res["direct_per_clip_s_median"] - 1,
-                                                  3)
-        res["speedup_2w_vs_1w"] = round(res["flow_1w_s"] / res["flow_2w_s"], 3)
-        res["load_avg_after"] = os.getloadavg()
+        print(f"{synth['videos']} clips, {synth['rows']} rows")
+        res: dict = {"clips": synth["videos"], "frames_per_clip": args.frames, "threads_per_worker": args.threads,
+                     "cpu_count": os.cpu_count(), "prefect_server_start_s": server_s, "rounds": []}
+        for rnd in range(args.rounds):
+            r = one_round(raw, tmp, rnd, args.threads)
+            res["rounds"].append(r)
+            print(json.dumps({"round": rnd, "load": r["load_avg_before"], **{k: r[k] for k in SUMMARY}}))
+        res["median"] = {k: _median([r[k] for r in res["rounds"]]) for k in SUMMARY}
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "flow_bench.json").write_text(json.dumps(res, indent=1))
-        print(json.dumps({k: v for k, v in res.items() if not k.endswith("marks_s")}, indent=1))
+        print("medians over rounds:", json.dumps(res["median"]))
     finally:
         if server is not None:
             server.terminate()

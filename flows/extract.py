@@ -29,6 +29,8 @@ from storage.audit import store_info
 from storage.lock import StoreLock
 from storage.store import Store
 
+PROGRESS_EVERY_S = 5.0  # the progress artifact is updated at most this often (each update is a Prefect API call)
+
 # The CLI sets this to drive its progress bar: listener(event, payload). Not a flow parameter (not serializable).
 _listener: Callable[[str, dict], None] | None = None
 
@@ -86,8 +88,9 @@ def process_clip_task(store: str, dataset: str, clip_index: int, clip, req: Back
     """Runs on a Dask worker; returns the result plus where it ran (worker address and its resources)."""
     from distributed import get_worker
 
-    from flows.work import set_threads
+    from flows.work import keep_freed_memory, set_threads
 
+    keep_freed_memory()
     set_threads(opts.torch_threads)
     res = process_clip(store, dataset, clip_index, clip, req, opts)
     try:
@@ -100,8 +103,9 @@ def process_clip_task(store: str, dataset: str, clip_index: int, clip, req: Back
 
 def _warm_up(req: BackboneRequest, torch_threads: int) -> None:
     """Runs on each worker: import torch and build the backbone while the flow process plans."""
-    from flows.work import get_backbone, set_threads
+    from flows.work import get_backbone, keep_freed_memory, set_threads
 
+    keep_freed_memory()
     set_threads(torch_threads)
     get_backbone(req)
 
@@ -159,6 +163,7 @@ def extract_flow(request: ExtractRequest) -> dict | Failed:
         notes: list[str] = []
         workers: dict[str, int] = {}
         ds = Store.open(store, mode="r+").dataset(dataset)
+        shown = time.monotonic()
         for fut in as_completed(list(futures)):
             i, clip = futures[fut]
             try:
@@ -176,7 +181,9 @@ def extract_flow(request: ExtractRequest) -> dict | Failed:
                     _emit("note", note=res["note"])
                 _emit("clip", clip=clip.key, rows=clip.length, seconds=res["seconds"])
             finished += 1
-            update_progress_artifact(progress_id, 100.0 * finished / max(1, len(plan.clips)))
+            if finished == len(plan.clips) or time.monotonic() - shown >= PROGRESS_EVERY_S:
+                update_progress_artifact(progress_id, 100.0 * finished / max(1, len(plan.clips)))
+                shown = time.monotonic()
         Store.open(store, mode="r+").consolidate()
         info = store_info(store)["datasets"][dataset]["backbones"][backbone]
     seconds = time.perf_counter() - t0

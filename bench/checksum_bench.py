@@ -17,7 +17,8 @@ import numpy as np
 from schemas.camera import Camera
 from storage import layout
 from storage.audit import check_store
-from storage.fastread import FastArray
+from storage.rowread import RowArrays
+from storage.shard_check import ShardIndex
 from storage.store import Store
 
 LEVELS = {"s4": (32, 64, 48), "s8": (64, 32, 24), "s16": (128, 16, 12), "s32": (256, 8, 6)}
@@ -50,16 +51,17 @@ def measure(rows: int, repeats: int, checksums: bool) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "s.zarr"
             out["encode"].append(build(path, rows, rng))
-            arrays = [FastArray.open(path, f"h36m/backbones/hrnet32/{lv}") for lv in LEVELS]
+            names = [f"h36m/backbones/hrnet32/{lv}" for lv in LEVELS]
+            reader, indexes = RowArrays(path), [ShardIndex.open(path, n) for n in names]
             order = rng.permutation(rows)
             t0 = time.process_time()
             for a in range(0, rows, 64):
-                for fa in arrays:
-                    fa.read(order[a:a + 64])
+                for n in names:
+                    reader.take(n, np.sort(order[a:a + 64]))
             out["decode"].append(time.process_time() - t0)
             t0 = time.process_time()
-            for fa in arrays:
-                fa.verify(0, rows)
+            for index in indexes:
+                index.verify(0, rows)
             out["verify"].append(time.process_time() - t0)
             assert check_store(path) == []
     layout.CHECKSUMS = True

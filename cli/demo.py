@@ -37,11 +37,12 @@ def demo(
         console.print(f"{raw} exists: reusing it")
     console.print(Rule("2/4 extract: the backbone runs once per crop, into the store"))
     extract(dataset="h36m", root=raw, store=store)
-    console.print(Rule("3/4 train capf (Context-Aware PoseFormer) from the cache"))
+    console.print(Rule("3/4 train capf (Context-Aware PoseFormer) from the cache, the small CPU recipe"))
     if (run / "last.pt").exists():
         console.print(f"{run} already trained: reusing it (pass --fresh to start over)")
     else:
-        train(model="capf", out=run, cache=str(store), max_steps=steps, batch_size=32, workers=0, eval_every=0)
+        train(model="capf", out=run, cache=str(store), recipe="quick", max_steps=steps, batch_size=32, workers=0,
+              eval_every=0)
     console.print(Rule("4/4 evaluate on the test split (S9)"))
     evaluate(run_dir=run, cache=None, flip_test=False, checkpoint="last", device=None, batch_size=None, workers=0,
              save_predictions=False)

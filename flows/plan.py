@@ -38,7 +38,8 @@ def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRe
         raise InputError(no_clips_message(dataset, Path(root), skips))
     st = Store.create(store)
     ds = st.create_dataset(dataset, adapter.joint_set, fps=adapter.fps,
-                           source_root=str(Path(root).resolve()), shard_rows=shard_rows, frame_stride=frame_stride)
+                           source_root=str(Path(root).resolve()), shard_rows=shard_rows, frame_stride=frame_stride,
+                           optional_rows=tuple(clips[0].optional_rows()))
     idx = ds.allocate([c.meta() for c in clips], [c.length for c in clips], [c.cameras for c in clips],
                       [c.fps for c in clips])
     backbone = get_backbone(req)

@@ -69,11 +69,12 @@ def user_clip_boxes(box: str, clip: Clip) -> tuple[str, np.ndarray | None]:
 
 
 def gt_rows(clip: Clip, boxes: np.ndarray, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
-    """The clip's ROW_ARRAYS (but `clip`) from its annotations and its (L, 4) crop boxes."""
+    """The clip's ROW_ARRAYS (but `clip`) and optional rows from its annotations and its (L, 4) crop boxes."""
     return {"frame": clip.frame.astype(np.int32), "person": clip.person.astype(np.int32),
             "camera": clip.camera.astype(np.int32), "valid": clip.valid.astype(bool),
             "bbox": boxes.astype(np.float32), "affine": crop_affine(boxes, input_hw).astype(np.float32),
-            "kp2d_gt": clip.kp2d_gt.astype(np.float32), "pose3d_cam": clip.pose3d_cam.astype(np.float32)}
+            "kp2d_gt": clip.kp2d_gt.astype(np.float32), "pose3d_cam": clip.pose3d_cam.astype(np.float32),
+            **clip.optional_rows()}
 
 
 def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req: BackboneRequest,
@@ -81,8 +82,8 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
     """Write one clip's GT rows and backbone outputs into the store; skip what is already DONE."""
     t0 = time.perf_counter()
     ds = Store.open(store_path, mode="r+").dataset(dataset)
-    rows_done = ds.status()[clip_index] == DONE
-    bb_done = ds.status(req.name)[clip_index] == DONE
+    rows_done = ds.clip_status(clip_index) == DONE
+    bb_done = ds.clip_status(clip_index, req.name) == DONE
     jf_done = not opts.joint_features or ds.group[f"backbones/{req.name}/joints/status"][clip_index] == DONE
     if rows_done and bb_done and jf_done:
         return ClipResult(clip_index, clip.key, clip.length, 0.0, skipped=True)

@@ -17,6 +17,7 @@ fork: zarr v3 runs an event-loop thread that a fork can deadlock.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,12 +32,12 @@ from lifters.window import check_window
 from schemas.camera import camera_field
 from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
 from schemas.errors import InputError, StoreError
-from schemas.joints import JOINT_SETS
+from schemas.joints import JOINT_SETS, joint_map
 from schemas.normalizer import PoseNormalizer
-from schemas.splits import SPLITS
+from schemas.splits import split_subjects
 from storage.reader import Reader
 
-READ_FIELDS = ("clip", "frame", "affine", "pose3d_cam")
+READ_FIELDS = ("clip", "frame", "affine")
 BatchKey = tuple[np.ndarray, np.ndarray]
 
 
@@ -55,11 +56,16 @@ def open_reader(cache: str | Path, dataset: str | None = None, backbone: str | N
     return reader
 
 
-def split_rows(reader: Reader, split: str, stride: int = 1) -> np.ndarray:
-    """(n,) int64 valid rows of the named subject split; StoreError naming the subjects present if none."""
-    rows = reader.rows(split=split, stride=stride)
+def split_rows(reader: Reader, split: str, stride: int = 1, protocol: str | None = None) -> np.ndarray:
+    """(n,) int64 valid rows of the named subject split of `protocol` (None: the dataset's standard one), every
+    `stride`-th row of each clip; InputError for an unknown protocol, StoreError naming the subjects present if
+    the split has no rows."""
+    try:
+        want = split_subjects(reader.dataset, split, protocol)
+    except KeyError as e:
+        raise InputError(f"--protocol: {e.args[0]}") from None
+    rows = reader.rows(subjects=want, stride=stride)
     if len(rows) == 0:
-        want = SPLITS.get(reader.dataset, {}).get(split, ())
         have = sorted({c.subject for c in reader.ready_clips()})
         raise StoreError(f"{reader.path}/{reader.dataset}: no {split}-split rows (subjects {', '.join(want) or '-'}"
                          f"); the store has ready clips of: {', '.join(have) or 'none'}; extract the {split} "
@@ -89,10 +95,14 @@ def backbone_attrs(reader: Reader) -> dict:
 
 class LiftingData(Dataset):
     """Batches of lifter inputs for `rows` of a store; index with a `BatchKey` or a list of positions.
-    `levels`: the map levels read with `maps` (default all; a model's `map_levels`, e.g. plt and cdl read one)."""
+    `levels`: the map levels read with `maps` (default all; a model's `map_levels`, e.g. plt and cdl read one).
+    `target`: the rows/ array of 3D targets (pose3d_cam = annot3, or pose3d_univ = 3DHP's univ_annot3).
+    `joint_set`: the model's joint set when it differs from the store's (cross-dataset evaluation): 2D, 3D and
+    joint features are mapped through `schemas.joints.joint_map` (store -> model order)."""
 
     def __init__(self, reader: Reader, rows: np.ndarray, maps: bool, frames: int = 1,
-                 joint_features: bool = False, levels: Sequence[str] | None = None) -> None:
+                 joint_features: bool = False, levels: Sequence[str] | None = None, target: str = "pose3d_cam",
+                 joint_set: str | None = None) -> None:
         self.reader = reader
         self.rows = np.asarray(rows, dtype=np.int64)
         self.maps = bool(maps)
@@ -102,9 +112,15 @@ class LiftingData(Dataset):
         if self.maps and self.frames > 1:
             raise InputError("windows of feature maps are not supported: a model reading maps is single-frame")
         attrs = reader.attrs
-        self.joint_set = JOINT_SETS[attrs["joint_set"]]
+        store_js = str(attrs["joint_set"])
+        self.joint_set = JOINT_SETS[joint_set or store_js]
+        self.jmap = None if self.joint_set.name == store_js else joint_map(store_js, self.joint_set.name)
         self.perm = self.joint_set.flip_permutation()
-        self.normalizer = PoseNormalizer(int(attrs["root_index"]), unit="m")
+        self.normalizer = PoseNormalizer(self.joint_set.root, unit="m")
+        if target not in reader.group["rows"]:
+            raise StoreError(f"{reader.path}/{reader.dataset}: no 3D target rows/{target} (3DHP's univ_annot3 is "
+                             f"stored by `pipeline extract` since this version: re-extract, or pass --target annot3)")
+        self.target = target
         bb = backbone_attrs(reader)
         self.crop_hw = tuple(int(x) for x in bb.get("input_size", DEFAULT_CROP_HW))
         self.has_flip_maps = bool(bb.get("flip", False))
@@ -148,10 +164,14 @@ class LiftingData(Dataset):
         inv = inv.reshape(win.shape)
         centre = inv[:, t // 2]
         uniform = not flip.any() or flip.all()
-        d = r.read(uniq, fields=READ_FIELDS, maps=self.maps and uniform, flip=bool(flip.any()),
+        d = r.read(uniq, fields=(*READ_FIELDS, self.target), maps=self.maps and uniform, flip=bool(flip.any()),
                    joint_features=self.joint_features and uniform, levels=self.levels)
+        if self.jmap is not None:
+            for k in ("kp2d", self.target, "joint_features"):
+                if k in d:
+                    d[k] = d[k][:, self.jmap]
         cam = d["camera"]
-        enc = self.normalizer.encode(d["kp2d"], d["pose3d_cam"], camera_field(cam, "width"),
+        enc = self.normalizer.encode(d["kp2d"], d[self.target], camera_field(cam, "width"),
                                      camera_field(cam, "height"))
         kp, target = enc["kp2d"][inv], enc["pose3d"][inv]  # (B, T, J, .)
         if flip.any():
@@ -184,6 +204,7 @@ class LiftingData(Dataset):
             sel = flip == f
             need = np.unique(inv[sel])
             part = self.reader.read(uniq[need], fields=(), joint_features=True, flip=f)["joint_features"]
+            part = part if self.jmap is None else part[:, self.jmap]
             if out is None:
                 out = np.empty((*inv.shape, *part.shape[1:]), dtype=part.dtype)
             out[sel] = part[np.searchsorted(need, inv[sel])]
@@ -257,6 +278,13 @@ class BatchKeys(Sampler):
                 yield key
                 left -= 1
             epoch, b = epoch + 1, 0
+
+
+def default_workers() -> int:
+    """Loader processes by default: one per core this process may use, less one for the training loop, 1..8
+    (1 on a 2-core machine; 8 on a 16-core GPU node, where the loader costs ~1 core-ms per sample:
+    docs/benchmarks.md "Node budget")."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) - 1))
 
 
 def worker_context() -> str:

@@ -5,7 +5,7 @@ Protocols (units mm, VideoPose3D / CA-PF / official 3DHP conventions, see `lifte
 - P2 P-MPJPE (per-frame Procrustes: rotation, uniform scale, translation; no reflection); N-MPJPE (scale only);
 - each as per-action means, the mean over actions (H36M protocol) and the mean over frames;
 - MPJVE over runs of consecutive stored rows of one clip (one step = `frame_step` source frames: the store's
-  extraction `frame_stride` x the run's `--frame-stride`), mean over all velocity pairs, per action and over actions;
+  extraction `frame_stride` x the run's test row stride), mean over all velocity pairs, per action and over actions;
 - 3DHP: PCK@150 mm (strict <) and AUC over 0:5:150 mm, on the official 14 joints and on all joints, over frames.
 """
 
@@ -24,7 +24,9 @@ from lifters.config import TrainConfig, make_model
 from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
 from lifters.flip import unflip_pose_3d
 from lifters.models.base import Lifter
+from lifters.protocol import DATASET_JOINT_SET, has_flipped_inputs, label_2d, paper_keypoints, row_stride, target_array
 from schemas.errors import InputError, StoreError
+from schemas.splits import get_protocol
 from storage.reader import Reader
 
 
@@ -91,7 +93,8 @@ def mpjve_runs(pred: np.ndarray, gt: np.ndarray, clip: np.ndarray, frame: np.nda
 
 
 def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, clip: np.ndarray, frame: np.ndarray,
-                    clip_actions: list[str], dataset: str, joint_set: str, root: int, stride: int) -> dict[str, Any]:
+                    clip_actions: list[str], dataset: str, joint_set: str, root: int, stride: int,
+                    target: str = "pose3d_cam") -> dict[str, Any]:
     """Labelled metrics dict of (n, J, 3) root-relative predictions and targets in mm (see the module doc)."""
     pred = pred_mm - pred_mm[:, root:root + 1]
     actions = np.asarray([clip_actions[c] for c in clip])
@@ -118,7 +121,7 @@ def compute_metrics(pred_mm: np.ndarray, gt_mm: np.ndarray, clip: np.ndarray, fr
     if dataset == "3dhp":
         j14 = M.MPI_PCK_14_JOINTS if joint_set == "mpi17" else M.H36M_PCK_14_JOINTS
         out["3DHP"] = {
-            "label": "PCK@150 mm (strict <) and AUC over 0:5:150 mm (%), over frames, targets from pose3d_cam",
+            "label": f"PCK@150 mm (strict <) and AUC over 0:5:150 mm (%), over frames, targets from {target}",
             "PCK150_14": M.pck(pred, gt_mm, 150.0, joints=j14), "AUC_14": M.auc(pred, gt_mm, joints=j14),
             "PCK150_all": M.pck(pred, gt_mm, 150.0), "AUC_all": M.auc(pred, gt_mm),
             "joints_14": list(j14)}
@@ -142,10 +145,16 @@ def choose_checkpoint(run_dir: Path, which: str) -> Path:
     return path
 
 
-def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test: bool = False,
+def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test: bool | None = None,
                  which: str = "best", device: str | None = None, batch_size: int | None = None,
-                 workers: int = 0, save_predictions: bool = False) -> dict[str, Any]:
+                 workers: int = 0, save_predictions: bool = False, dataset: str | None = None,
+                 target: str | None = None) -> dict[str, Any]:
     """Evaluate a run's checkpoint on the test split of `cache` (default: the store it was trained on).
+
+    `dataset`: another dataset than the training one (cross-dataset, e.g. H36M-trained on a 3DHP store): its
+    standard protocol, 2D source and target; joints mapped into the model's joint set (`schemas.joints`).
+    `flip_test` None: the run's (recipe) setting, off with a note when the store has no flipped maps; True asks
+    for it (a clear error without them). `target`: annot3 | univ (None: the run's, or the dataset's standard one).
     Writes and returns `run_dir/metrics.json`; with `save_predictions` also `predictions.npz` (mm)."""
     run_dir = Path(run_dir)
     path = choose_checkpoint(run_dir, which)
@@ -160,15 +169,26 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     load_weights(model, ckpt, path)
     model.to(dev)
     needs_jf = model.needs_joint_features
-    reader = open_reader(cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=model.needs_maps,
+    cross = dataset is not None and dataset != cfg.dataset
+    keypoints = paper_keypoints(cache, dataset)[0] if cross else cfg.keypoints
+    reader = open_reader(cache, dataset or cfg.dataset, cfg.backbone, keypoints, need_maps=model.needs_maps,
                          need_joint_features=needs_jf)
     fp = store_fingerprint(reader)
-    same = check_fingerprint(ckpt["fingerprint"], fp, cache, path)
-    rows = split_rows(reader, "test", cfg.frame_stride)
-    # source frames between consecutive rows (MPJVE's step): the store's extraction stride x the run's own
-    frame_step = int(reader.attrs.get("frame_stride", 1)) * cfg.frame_stride
+    same = None if cross else check_fingerprint(ckpt["fingerprint"], fp, cache, path)
+    notes: list[str] = []
+    model_js = cfg.joint_set or DATASET_JOINT_SET[str(cfg.dataset)]
+    store_stride = int(reader.attrs.get("frame_stride", 1))
+    stride = 1 if cross else row_stride(cfg.test_stride, store_stride, "test_stride")[0]
+    rows = split_rows(reader, "test", stride, None if cross else cfg.protocol)
+    frame_step = store_stride * stride  # source frames between consecutive rows (MPJVE's step)
+    target_name = target or (None if cross else cfg.target)
     data = LiftingData(reader, rows, maps=model.needs_maps, frames=model.frames,
-                       joint_features=needs_jf, levels=model.map_levels)
+                       joint_features=needs_jf, levels=model.map_levels,
+                       target=target_array(reader.dataset, target_name), joint_set=model_js)
+    if flip_test is None:
+        flip_test = cfg.flip_test and has_flipped_inputs(reader, model.needs_maps, needs_jf)
+        if cfg.flip_test and not flip_test:
+            notes.append(f"flip-test off: {cache}/{reader.dataset} has no flipped maps (`pipeline extract --flip`)")
     if flip_test:
         data.check_flip("--flip-test")
     keys = BatchKeys(len(data), batch_size or cfg.eval_batch_size, shuffle=False)
@@ -178,14 +198,21 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     report = {
         "run": str(run_dir), "checkpoint": path.name, "model": ckpt["model"], "step": int(ckpt["step"]),
         "epoch": int(ckpt["epoch"]), "cache": cache, "dataset": reader.dataset, "split": "test",
-        "keypoints": cfg.keypoints,
+        "protocol": get_protocol(reader.dataset, None if cross else cfg.protocol).name,
+        "keypoints": keypoints, "2d_source": label_2d(keypoints), "target": data.target,
         "backbone": reader.backbone if model.needs_maps or needs_jf else None, "frames": data.frames,
-        "frame_stride": cfg.frame_stride, "frame_step": frame_step, "rows": int(len(rows)), "flip_test": flip_test,
-        "fingerprint": {"checkpoint": ckpt["fingerprint"], "store": fp, "match": same},
+        "test_stride": stride, "frame_step": frame_step, "rows": int(len(rows)), "flip_test": flip_test,
+        "notes": notes, "fingerprint": {"checkpoint": ckpt["fingerprint"], "store": fp, "match": same},
         "metrics": compute_metrics(pred_mm, gt_mm, res["clip"], res["frame"], _clip_actions(reader),
-                                   reader.dataset, reader.attrs["joint_set"], int(reader.attrs["root_index"]),
-                                   frame_step),
+                                   reader.dataset, data.joint_set.name, data.joint_set.root, frame_step,
+                                   target=data.target),
     }
+    if cross:
+        report["cross_dataset"] = {
+            "trained_on": cfg.dataset, "joint_map": f"{reader.attrs['joint_set']} -> {model_js}",
+            "joints": list(data.joint_set.names),
+            "pck_joints": [data.joint_set.names[j] for j in report["metrics"]["3DHP"]["joints_14"]]
+            if "3DHP" in report["metrics"] else None}
     (run_dir / "metrics.json").write_text(json.dumps(report, indent=2))
     if save_predictions:
         np.savez(run_dir / "predictions.npz", pred_mm=pred_mm, gt_mm=gt_mm, row=res["row"], clip=res["clip"],

@@ -1,5 +1,7 @@
-"""The lifter trainer: AdamW (CA-PF offset layers at `offset_lr_scale` x lr), per-epoch exponential lr decay,
-MPJPE loss on root-relative metres, periodic test-split evaluation, best/last checkpoints, a JSON-lines log.
+"""The lifter trainer: Adam / AdamW (CA-PF offset layers at `offset_lr_scale` x lr), the recipe's lr schedule
+(`lifters.schedule`: per-epoch exponential and step decays), the protocol's split, strides, 2D source and 3D target
+(`lifters.protocol`), MPJPE loss on root-relative metres, periodic test-split evaluation, best/last checkpoints,
+a JSON-lines log.
 
 Run directory: last.pt, best.pt (lowest test P1), metrics_log.jsonl (one JSON object per line: event "start" /
 "resume" / "eval" / "end"). Resume (`resume=True`) restores weights, optimizer, step and RNG state from last.pt;
@@ -34,6 +36,8 @@ from lifters.evaluate import predict, quick_p1, to_device
 from lifters.interrupt import StopRequest
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
+from lifters.protocol import paper_keypoints, resolve_flips, row_stride, target_array
+from lifters.recipes import PAPER_2D
 from schemas.device import check_device
 from schemas.errors import InputError, Interrupted
 
@@ -51,14 +55,30 @@ class Trainer:
         self.device = check_device(cfg.device)
         needs_maps = MODELS[cfg.model].needs_maps
         needs_jf = MODELS[cfg.model].needs_joint_features
+        self.notes: list[str] = []
+        if cfg.keypoints == PAPER_2D:  # the store's dataset, backbone and maps checked first (their errors first)
+            probe = open_reader(cfg.cache, cfg.dataset, cfg.backbone, "gt", need_maps=needs_maps,
+                                need_joint_features=needs_jf)
+            cfg.keypoints, note = paper_keypoints(cfg.cache, probe.dataset, probe.backbone)
+            self.notes += [note] if note else []
         self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps,
                                   need_joint_features=needs_jf)
         cfg.dataset = self.reader.dataset
+        cfg.joint_set = str(self.reader.attrs["joint_set"])
         if needs_maps or needs_jf:
             cfg.backbone = self.reader.backbone
-        self.train_rows = split_rows(self.reader, "train", cfg.frame_stride)
-        self.test_rows = split_rows(self.reader, "test", cfg.frame_stride)
+        self.notes += resolve_flips(cfg, self.reader, needs_maps, needs_jf)
+        store_stride = int(self.reader.attrs.get("frame_stride", 1))
+        strides = [row_stride(s, store_stride, n) for s, n in ((cfg.train_stride, "train_stride"),
+                                                                (cfg.test_stride, "test_stride"))]
+        self.notes += [n for _, n in strides if n]
+        (self.train_row_stride, _), (self.test_row_stride, _) = strides
+        self.target = target_array(self.reader.dataset, cfg.target)
+        self.train_rows = split_rows(self.reader, "train", self.train_row_stride, cfg.protocol)
+        self.test_rows = split_rows(self.reader, "test", self.test_row_stride, cfg.protocol)
         self.fingerprint = store_fingerprint(self.reader)
+        for note in self.notes:
+            self.console.print(f"[yellow]note:[/] {note}", highlight=False)
         self.model_cfg = model_kwargs(cfg.model, self.reader, cfg.model_cfg, cfg.frames)
         torch.manual_seed(cfg.seed)
         self.model = make_model(cfg.model, self.model_cfg).to(self.device)
@@ -68,21 +88,24 @@ class Trainer:
         groups = param_groups(self.model, cfg.lr, cfg.offset_lr_scale)
         for g in groups:
             g["base_lr"] = g["lr"]
-        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optim = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        self.opt = optim(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.schedule = cfg.lr_schedule
         levels = self.model.map_levels  # a model reading one level gets only that one
         self.train_data = LiftingData(self.reader, self.train_rows, maps=needs_maps, frames=self.frames,
-                                      joint_features=needs_jf, levels=levels)
+                                      joint_features=needs_jf, levels=levels, target=self.target)
         if cfg.flip_aug:
             self.train_data.check_flip("--flip-aug")
         self.test_data = LiftingData(self.reader, self.test_rows, maps=needs_maps, frames=self.frames,
-                                     joint_features=needs_jf, levels=levels)
+                                     joint_features=needs_jf, levels=levels, target=self.target)
+        if cfg.flip_test:  # asked for by flag without flipped maps: fail now, not after training
+            self.test_data.check_flip("--flip-test")
         self.train_keys = BatchKeys(len(self.train_data), cfg.batch_size, shuffle=True, seed=cfg.seed,
                                     flip_p=0.5 if cfg.flip_aug else 0.0)
         self.test_keys = BatchKeys(len(self.test_data), cfg.eval_batch_size, shuffle=False)
         self.steps_per_epoch = self.train_keys.batches_per_epoch
-        self.total_steps = cfg.epochs * self.steps_per_epoch
-        if cfg.max_steps is not None:
-            self.total_steps = min(self.total_steps, cfg.max_steps)
+        # --max-steps, when given, is the run's length (past the recipe's epochs if need be); else the epochs
+        self.total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * self.steps_per_epoch
         self.step, self.best = 0, math.inf
         self.root = int(self.reader.attrs["root_index"])
         self._loaders: tuple | None = None
@@ -90,7 +113,12 @@ class Trainer:
     def plan(self) -> str:
         """One line: how many steps this run makes and what ends it (the epochs or --max-steps)."""
         by_epochs = self.cfg.epochs * self.steps_per_epoch
-        ends = "--max-steps ends first" if self.total_steps < by_epochs else f"{self.cfg.epochs} epochs end it"
+        if self.cfg.max_steps is None:
+            ends = f"{self.cfg.epochs} epochs end it"
+        elif self.total_steps < by_epochs:
+            ends = f"--max-steps ends first ({self.cfg.epochs} epochs would be {by_epochs})"
+        else:
+            ends = f"--max-steps sets the length (past {self.cfg.epochs} epochs = {by_epochs} steps)"
         return (f"plan: {self.total_steps} steps ({self.steps_per_epoch} per epoch, batch {self.cfg.batch_size}); "
                 f"{ends}")
 
@@ -123,7 +151,7 @@ class Trainer:
 
     def set_lr(self, epoch: int) -> float:
         for g in self.opt.param_groups:
-            g["lr"] = g["base_lr"] * self.cfg.lr_decay ** epoch
+            g["lr"] = g["base_lr"] * self.schedule.factor(epoch)
         return self.opt.param_groups[0]["lr"]
 
     # ---------- evaluation ----------
@@ -139,7 +167,7 @@ class Trainer:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         start_step = self.step
-        self.log("resume" if start_step else "start", step=start_step, config=cfg.as_dict(),
+        self.log("resume" if start_step else "start", step=start_step, config=cfg.as_dict(), notes=self.notes,
                  model_cfg=self.model_cfg, fingerprint=self.fingerprint, train_rows=len(self.train_rows),
                  test_rows=len(self.test_rows), steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
         # data-wait and samples/s are steady-state: the first batch of the run (worker start-up) is kept apart

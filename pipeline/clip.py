@@ -17,7 +17,8 @@ class Clip:
     Rows are samples: frames for videos, person instances for MuCo. Arrays are per row:
     frame (L,) int32 source frame/image number · person (L,) int32 · image (L,) int32 index into the order
     `frames()` yields images · camera (L,) int32 index into `cameras` · kp2d_gt (L, J, 2) float32 px ·
-    pose3d_cam (L, J, 3) float32 camera mm · valid (L,) bool.
+    pose3d_cam (L, J, 3) float32 camera mm · valid (L,) bool · pose3d_univ (L, J, 3) float32 camera mm or None
+    (3DHP's univ_annot3; schemas.arrays.OPTIONAL_ROW_ARRAYS).
     `frames()` streams (H, W, 3) uint8 RGB images lazily, in `image` order, one per distinct image; it raises
     `schemas.errors.InputError` naming the file if decoding fails. `fps`: the source sequence's frame rate
     (frames/s) as its file records it (a video's average rate), None where the files carry none (image
@@ -41,6 +42,11 @@ class Clip:
     valid: np.ndarray
     frames: Callable[[], Iterator[np.ndarray]] = field(repr=False, default=lambda: iter(()))
     fps: float | None = None
+    pose3d_univ: np.ndarray | None = field(repr=False, default=None)
+
+    def optional_rows(self) -> dict[str, np.ndarray]:
+        """The optional per-row arrays this clip carries (name -> (L, ...) array)."""
+        return {} if self.pose3d_univ is None else {"pose3d_univ": self.pose3d_univ.astype(np.float32)}
 
     @property
     def length(self) -> int:

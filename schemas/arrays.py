@@ -51,6 +51,13 @@ ROW_ARRAYS: dict[str, ArraySpec] = {s.name: s for s in (
     ArraySpec("pose3d_cam", ("J", 3), "float32", "mm", "ground-truth 3D joints, camera frame, absolute"),
 )}
 
+# Optional per-row arrays: created with the dataset when its adapter provides them, written with the clip's rows.
+OPTIONAL_ROW_ARRAYS: dict[str, ArraySpec] = {s.name: s for s in (
+    ArraySpec("pose3d_univ", ("J", 3), "float32", "mm",
+              "3DHP univ_annot3: ground-truth 3D rescaled to the universal skeleton, camera frame, absolute "
+              "(the official evaluation's target)"),
+)}
+
 # Per-row arrays of a backbone group (<dataset>/backbones/<name>/<array>) other than feature levels.
 BACKBONE_ROW_ARRAYS: dict[str, ArraySpec] = {s.name: s for s in (
     ArraySpec("kp2d", ("J", 2), "float32", "px", "this detector's 2D joints in image pixels"),

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, PENDING, ROW_ARRAYS
+from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, OPTIONAL_ROW_ARRAYS, PENDING, ROW_ARRAYS
 from schemas.errors import CacheError, StoreError
 from storage.encodings import QPARAMS_SUFFIX, group_encoding
-from storage.fastread import FastArray
+from storage.rowread import RowArrays
+from storage.shard_check import ShardIndex
 from storage.store import DatasetGroup, Store
 
 
@@ -123,17 +124,16 @@ def _get(group: zarr.Group, key: str) -> zarr.Array | None:
 
 def _clip_rows(store: Store, arr: zarr.Array, fast: dict, start: int, stop: int, need: bool,
                deep: bool) -> np.ndarray | None:
-    """Rows [start, stop) of `arr` decoded (fast reader; zarr for other layouts), or, for sharded maps when neither
-    the data (`need`) nor a full decode (`deep`) is asked for, only their shard indices verified (None)."""
+    """Rows [start, stop) of `arr` decoded (tensorstore, storage/rowread.py), or, for sharded maps when neither the
+    data (`need`) nor a full decode (`deep`) is asked for, only their shard indices verified (None)."""
     if arr.path not in fast:
-        fast[arr.path] = FastArray.open(store.path, arr.path)
-    fa = fast[arr.path]
-    if fa is None:
-        return arr[start:stop]
-    if fa.sharded and not (need or deep):
-        fa.verify(start, stop)
+        fast[arr.path] = ShardIndex.open(store.path, arr.path)
+    index = fast[arr.path]
+    if index is not None and not (need or deep):
+        index.verify(start, stop)
         return None
-    return fa.read(np.arange(start, stop))
+    reader = fast.setdefault(None, RowArrays(store.path))
+    return reader.take(arr.path, np.arange(start, stop))
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,8 @@ def audit_store(path: str | Path, deep: bool = False) -> list[str | Problem]:
             if _get(g, f"clips/{col}") is None:
                 problems.append(f"{store.path}/{name}/clips/{col}: missing array")
         rows_ok = {}
-        for spec in ROW_ARRAYS.values():
+        optional = [s for s in OPTIONAL_ROW_ARRAYS.values() if _get(g, f"rows/{s.name}") is not None]
+        for spec in (*ROW_ARRAYS.values(), *optional):
             arr = _get(g, f"rows/{spec.name}")
             if _check_array(store, arr, f"{store.path}/{name}/rows/{spec.name}", spec.row_shape(j), spec.dtype,
                             n_rows, problems):

@@ -10,6 +10,7 @@ from schemas.arrays import (
     BACKBONE_ROW_ARRAYS,
     IMPORT_ROW_ARRAYS,
     MAP_DTYPE,
+    OPTIONAL_ROW_ARRAYS,
     PENDING,
     ROW_ARRAYS,
     ArraySpec,
@@ -41,9 +42,11 @@ def create_row_array(group: zarr.Group, spec: ArraySpec, num_joints: int, n_rows
                      attributes={"unit": spec.unit, "meaning": spec.meaning})
 
 
-def create_dataset_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Group:
+def create_dataset_group(parent: zarr.Group, name: str, attrs: dict, optional_rows: tuple[str, ...] = ()
+                         ) -> zarr.Group:
     """An empty dataset group `name` under `parent` with `attrs` (num_joints and shard_rows among them):
-    clips/, cameras/params, rows/ (every ROW_ARRAYS array, 0 rows), backbones/, imports/."""
+    clips/, cameras/params, rows/ (every ROW_ARRAYS array and the named OPTIONAL_ROW_ARRAYS, 0 rows), backbones/,
+    imports/."""
     g = parent.create_group(name)
     g.attrs.update(attrs)
     num_joints, shard_rows = int(attrs["num_joints"]), int(attrs["shard_rows"])
@@ -57,7 +60,7 @@ def create_dataset_group(parent: zarr.Group, name: str, attrs: dict) -> zarr.Gro
     new_array(g.create_group("cameras"), "params", shape=(0, CAMERA_VECTOR_LEN), chunks=(4096, CAMERA_VECTOR_LEN),
               dtype="float64", fill_value=0.0)
     rows = g.create_group("rows")
-    for spec in ROW_ARRAYS.values():
+    for spec in (*ROW_ARRAYS.values(), *(OPTIONAL_ROW_ARRAYS[k] for k in optional_rows)):
         create_row_array(rows, spec, num_joints, 0, shard_rows)
     g.create_group("backbones")
     g.create_group("imports")

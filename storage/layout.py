@@ -22,8 +22,9 @@ def new_array(group: zarr.Group, name: str, **kwargs) -> zarr.Array:
     """`group.create_array(name, **kwargs)` with the store's chunk-key encoding and a crc32c checksum at the end of
     every (inner) chunk's codec chain (the one place both are set). `compressors` default: zarr's own (zstd 0).
 
-    The checksum is verified on every read (zarr's Crc32cCodec, storage/fastread.py) and by `pipeline check` without
-    decoding (storage/audit.py); stores written before it have no checksum and read and check as before."""
+    The checksum is verified on every read (tensorstore checks zarr's crc32c codec, storage/rowread.py) and by
+    `pipeline check` without decoding (storage/shard_check.py); stores written before it have no checksum and read
+    and check as before."""
     compressors = list(kwargs.pop("compressors")) if "compressors" in kwargs else [ZstdCodec(level=0, checksum=False)]
     return group.create_array(name, chunk_key_encoding=CHUNK_KEY_ENCODING,
                               compressors=[*compressors, Crc32cCodec()] if CHECKSUMS else compressors, **kwargs)

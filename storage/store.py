@@ -124,10 +124,11 @@ class Store:
 
     def create_dataset(self, name: str, joint_set: str, fps: float | None = 50.0, source_root: str = "",
                        shard_rows: int = DEFAULT_SHARD_ROWS, frame_stride: int = 1,
-                       attrs: dict | None = None) -> DatasetGroup:
+                       attrs: dict | None = None, optional_rows: tuple[str, ...] = ()) -> DatasetGroup:
         """Add a dataset group (or return the existing one if its joint set and shard size agree).
 
-        fps: the dataset's nominal frame rate (frames/s; None for stills); each clip's own is `clips/fps`."""
+        fps: the dataset's nominal frame rate (frames/s; None for stills); each clip's own is `clips/fps`.
+        optional_rows: OPTIONAL_ROW_ARRAYS created beside the ROW_ARRAYS (a dataset created without stays without)."""
         if joint_set not in JOINT_SETS:
             raise StoreError(f"unknown joint set {joint_set!r}; known: {', '.join(JOINT_SETS)}")
         if name in self.datasets():
@@ -141,7 +142,7 @@ class Store:
         create_dataset_group(self.group, name, {
             "joint_set": joint_set, "num_joints": js.num_joints, "root_index": js.root, "fps": fps,
             "source_root": str(source_root), "shard_rows": int(shard_rows), "frame_stride": int(frame_stride),
-            **(attrs or {})})
+            **(attrs or {})}, optional_rows)
         return DatasetGroup(self, name)
 
     def consolidate(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, ROW_ARRAYS, ArraySpec
+from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, OPTIONAL_ROW_ARRAYS, ROW_ARRAYS, ArraySpec
 from schemas.errors import StoreError
 from storage.dataset import ClipRow
 from storage.encodings import group_encoding
@@ -20,7 +20,8 @@ class ValidatedWrites(ClipStatus):
     """Writes of one clip's rows, validated before anything lands."""
 
     def write_clip(self, clip_index: int, rows: dict[str, np.ndarray]) -> None:
-        """Write all ROW_ARRAYS of one clip as one unit, then mark its rows DONE.
+        """Write all ROW_ARRAYS (and the optional ones the dataset was created with) of one clip as one unit, then
+        mark its rows DONE. Optional arrays the dataset lacks are dropped (a store made before they existed).
 
         Every array must have exactly the clip's row count and the spec's shape; all are validated
         before anything is written, so a bad call changes nothing on disk. `clip` is filled in here.
@@ -29,19 +30,21 @@ class ValidatedWrites(ClipStatus):
         clip = self.clip(clip_index)
         rows = dict(rows)
         rows["clip"] = np.full(clip.length, clip_index, dtype=np.int32)
-        missing = sorted(set(ROW_ARRAYS) - set(rows))
+        specs = {**ROW_ARRAYS, **{k: v for k, v in OPTIONAL_ROW_ARRAYS.items() if k in self.group["rows"]}}
+        rows = {k: v for k, v in rows.items() if k in specs or k not in OPTIONAL_ROW_ARRAYS}
+        missing = sorted(set(specs) - set(rows))
         if missing:
             raise StoreError(f"{self.where('rows')}: write of clip {clip_index} lacks arrays {missing}")
-        extra = sorted(set(rows) - set(ROW_ARRAYS))
+        extra = sorted(set(rows) - set(specs))
         if extra:
-            raise StoreError(f"{self.where('rows')}: unknown row arrays {extra}; known: {sorted(ROW_ARRAYS)}")
-        self._validate(ROW_ARRAYS, rows, clip, "rows")
+            raise StoreError(f"{self.where('rows')}: unknown row arrays {extra}; known: {sorted(specs)}")
+        self._validate(specs, rows, clip, "rows")
         offset = int(self.group["clips/camera_offset"][clip_index])
         rows["camera"] = np.asarray(rows["camera"], dtype=np.int64) + offset
         sel = slice(clip.start, clip.stop)
         with write_fault(self.where("rows")):
             for name, arr in rows.items():
-                self.group["rows"][name][sel] = np.asarray(arr, dtype=ROW_ARRAYS[name].dtype)
+                self.group["rows"][name][sel] = np.asarray(arr, dtype=specs[name].dtype)
             if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
                 self.group["clips/n_valid"][clip_index] = int(np.asarray(rows["valid"], dtype=bool).sum())
         self.set_status(clip_index, DONE)

@@ -71,7 +71,8 @@ def test_training_reads_the_store_dask_workers_wrote(both_workers_run, tmp_path:
     r = Reader(store)
     assert sorted((c.subject, c.camera, c.length) for c in r.ready_clips()) == \
         [(s, cam, N_FRAMES) for s in ("S1", "S9") for cam in CAMERAS]
-    train = CliRunner().invoke(app, ["train", "poseformer", "--cache", str(store), "--out", str(run_dir),
+    train = CliRunner().invoke(app, ["train", "poseformer", "--recipe", "quick", "--cache", str(store),
+                                     "--out", str(run_dir),
                                      "--max-steps", "3", "--batch-size", "2", "--workers", "0",
                                      "--model-cfg", '{"dim": 16, "depth": 1, "heads": 2}'])
     assert train.exit_code == 0, train.output

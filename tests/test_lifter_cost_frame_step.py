@@ -27,14 +27,16 @@ TINY_PLT = {"dim": 16, "heads": 2}
 @pytest.mark.parametrize("run_stride,step,pairs", [(1, 2, 4), (2, 4, 2)])
 def test_mpjve_step_is_store_stride_times_run_stride(tmp_path, run_stride, step, pairs):
     """Store rows keep every 2nd source frame (frames 0, 2, 4, ...): consecutive test rows are a velocity pair
-    (step 2), and with --frame-stride 2 every 2nd row (step 4). Before, step = the run's stride alone found no
+    (step 2), and with --test-stride 4 (source frames) every 2nd row (step 4). Before, step = the run's stride
+    alone found no
     pairs at all on such a store."""
     build_store(tmp_path / "s.zarr", with_maps=False, frame_stride=2)  # test split: one S9 clip of 5 rows
     out = tmp_path / "run"
     train(TrainConfig(model="poseformer", cache=str(tmp_path / "s.zarr"), out=str(out), batch_size=4, max_steps=1,
-                      workers=0, frame_stride=run_stride, model_cfg=TINY_PF), progress=False)
+                      workers=0, train_stride=2 * run_stride, test_stride=2 * run_stride,
+                      model_cfg=TINY_PF), progress=False)
     rep = evaluate_run(out, save_predictions=True)
-    assert rep["frame_step"] == step and rep["frame_stride"] == run_stride
+    assert rep["frame_step"] == step and rep["test_stride"] == run_stride
     p = np.load(out / "predictions.npz")
     assert np.array_equal(np.diff(p["frame"]), np.full(pairs, step))
     aligned = p["pred_mm"] - p["pred_mm"][:, :1]
@@ -63,7 +65,9 @@ def test_dry_run_counts_trainable_and_frozen_parameters(tmp_path):
                                         model_cfg=cfg), progress=False))
     assert (cost["params"], cost["params_total"]) == (trainable, trainable + frozen)
     assert cost["flops"] > 0
-    res = CliRunner().invoke(app, ["train", "plt", "--cache", str(store), "--out", str(tmp_path / "d"), "--dry-run",
+    res = CliRunner().invoke(app, ["train", "plt", "--recipe", "quick", "--cache", str(store), "--out",
+                                   str(tmp_path / "d"),
+                                   "--dry-run",
                                    "--model-cfg", json.dumps(cfg)])
     assert res.exit_code == 0, res.output
     assert f"{trainable:,} trainable (+{frozen:,} frozen)" in res.output

@@ -208,7 +208,8 @@ def test_plt_stage_two_freezes_the_coarse_stage(store, tmp_path):
 def test_cli_train_evaluate_dry_run(store, tmp_path, model, mcfg, flops):
     runner = CliRunner()
     out = tmp_path / model
-    args = ["train", model, "--cache", str(store), "--out", str(out), "--max-steps", "3", "--batch-size", "4",
+    args = ["train", model, "--recipe", "quick", "--cache", str(store), "--out", str(out), "--max-steps", "3",
+            "--batch-size", "4",
             "--workers", "0", "--eval-every", "3", "--model-cfg", json.dumps(mcfg)]
     res = runner.invoke(app, args + ["--dry-run"])
     assert res.exit_code == 0, res.output

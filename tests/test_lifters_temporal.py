@@ -119,7 +119,8 @@ def test_tiny_temporal_model_overfits(long_store: Path, model: str, one_torch_th
 def test_train_strided_cli_then_evaluate(long_store: Path, tmp_path: Path, one_torch_thread):
     runner = CliRunner()
     out = tmp_path / "run"
-    args = ["--cache", str(long_store), "--frames", "27", "--model-cfg", TINY_STRIDED, "--workers", "0"]
+    args = ["--recipe", "quick", "--cache", str(long_store), "--frames", "27", "--model-cfg", TINY_STRIDED,
+            "--workers", "0"]
     res = runner.invoke(app, ["train", "strided", *args, "--out", str(tmp_path / "dry"), "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "parameters" in res.output and "FLOPs / sample" in res.output
@@ -133,7 +134,8 @@ def test_train_strided_cli_then_evaluate(long_store: Path, tmp_path: Path, one_t
     rep = json.loads((out / "metrics.json").read_text())
     assert rep["frames"] == 27 and rep["rows"] == 28
     assert rep["metrics"]["MPJVE"]["pairs"] == 27 and rep["metrics"]["MPJVE"]["mean_over_frames"] > 0
-    res = runner.invoke(app, ["train", "capf-s", "--cache", str(long_store), "--frames", "3", "--out",
+    res = runner.invoke(app, ["train", "capf-s", "--recipe", "quick", "--cache", str(long_store), "--frames", "3",
+                              "--out",
                               str(tmp_path / "dry2"), "--dry-run", "--model-cfg", '{"dim": 8, "heads": 2}'])
     assert res.exit_code == 0, res.output
 
@@ -142,7 +144,8 @@ def test_temporal_bad_input(long_store: Path, small_store: Path, tmp_path: Path)
     runner = CliRunner()
 
     def err(model: str, cache: Path, *extra: str) -> str:
-        res = runner.invoke(app, ["train", model, "--cache", str(cache), "--out", str(tmp_path / model),
+        res = runner.invoke(app, ["train", model, "--recipe", "quick", "--cache", str(cache), "--out",
+                                  str(tmp_path / model),
                                   "--model-cfg", TINY_STRIDED if model == "strided" else '{"dim": 8, "heads": 2}',
                                   "--dry-run", *extra])
         assert isinstance(res.exception, CacheError), res.output

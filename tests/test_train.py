@@ -150,7 +150,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_dry_run_and_errors(store, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["train", "capf", "--cache", str(store), "--out", str(tmp_path / "d"), "--dry-run"])
+    res = runner.invoke(app, ["train", "capf", "--recipe", "quick", "--cache", str(store), "--out",
+                              str(tmp_path / "d"), "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "parameters" in res.output and "14,280,003" in res.output and "FLOPs / sample" in res.output
     assert "0.61" in res.output and "train 8, test 8" in res.output

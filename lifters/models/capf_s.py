@@ -11,8 +11,11 @@ Linear(C_l -> C) (shared across joints and frames), a Unified Positional Embeddi
 Feature Fusion (a transformer per joint over its L + 1 tokens); Spatial Inter-joint Modeling (a transformer over
 the J tokens of width (L + 1) C). Then the Temporal Transformer, per joint over the T frames (tokens of width
 (L + 1) C, a learnable frame embedding), and as PoseFormer a 1D convolution over the frames (T -> 1, kernel 1)
-and LayerNorm + Linear -> 3 for the centre frame. The paper says C is reduced for CA-PF-S without a value:
-C = 32 here (width 160 with 4 levels), depths 4 / 4 / 4 as CA-PF.
+and LayerNorm + Linear -> 3 for the centre frame. The paper says C is reduced for CA-PF-S without a value and that
+CA-PF-S "has fewer FLOPs" than CA-PF: C = 16 here (width 80 with 4 levels), depths 4 / 4 / 4 and 8 heads as CA-PF,
+so that at T = 27 it costs 0.450 GFLOPs per centre frame (0.44 M parameters) against capf's 0.613 GFLOPs
+(14.28 M); C = 32 cost 1.726 GFLOPs (2.8x capf), C = 24 0.985 (FLOPs = 2 x multiply-adds, `lifters.flops`;
+tests/test_recipes.py asserts the order).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class ContextAwarePoseFormerS(Lifter):
     temporal = True
 
     def __init__(self, num_joints: int = 17, levels: Mapping[str, int] | None = None, frames: int = 27,
-                 dim: int = 32, depth: int = 4, temporal_depth: int = 4, heads: int = 8, mlp_ratio: float = 2.0,
+                 dim: int = 16, depth: int = 4, temporal_depth: int = 4, heads: int = 8, mlp_ratio: float = 2.0,
                  drop: float = 0.0, drop_path: float = 0.1) -> None:
         super().__init__()
         check_window(frames)

@@ -6,7 +6,8 @@ annotated frames (F from the published per-sequence frame counts, mmpose `prepro
 Test: `TS{1..6}/imageSequence/img_{i:06d}.jpg` + `annot_data.mat` (HDF5) with `valid_frame` kept as the row mask;
 built-in intrinsics (TS1-4 studio 2048 x 2048, TS5-6 outdoor 1920 x 1080), R = I, t = 0 (annotations are camera
 frame). Both `<root>/S1` and the mmpose layout `<root>/train/S1`, `<root>/test/TS1` are accepted.
-GT 3D is `annot3` (camera mm, reprojects onto `annot2`); `univ_annot3` is not stored.
+GT 3D: `annot3` (camera mm, reprojects onto `annot2`) as rows/pose3d_cam, and `univ_annot3` (the universal-skeleton
+rescaling the official evaluation and the papers' tables use) as rows/pose3d_univ when the files hold it.
 """
 
 from __future__ import annotations
@@ -97,9 +98,10 @@ def _train_clips(subject: str, sdir: Path, root: Path, stride: int, actions: lis
                 continue
             k2 = convert(annot["annot2"][cam, frames], "mpi28", JOINT_SET)
             k3 = convert(annot["annot3"][cam, frames], "mpi28", JOINT_SET)
+            univ = convert(annot["univ_annot3"][cam, frames], "mpi28", JOINT_SET) if "univ_annot3" in annot else None
             clips.append(_clip(subject, seq, "", str(cam), video.relative_to(root), [cams[str(cam)]], frames,
                                k2, k3, np.ones(frames.size, bool), partial(iter_video_frames, video, frames),
-                               video_fps(video)))
+                               video_fps(video), univ))
 
 
 def _test_clip(subject: str, tdir: Path, root: Path, stride: int) -> Clip:
@@ -112,15 +114,18 @@ def _test_clip(subject: str, tdir: Path, root: Path, stride: int) -> Clip:
     images = [tdir / "imageSequence" / f"img_{i + 1:06d}.jpg" for i in frames]
     return _clip(subject, TEST_ACTION, "", test_camera(subject).id, (tdir / "imageSequence").relative_to(root),
                  [test_camera(subject)], frames, annot["annot2"][frames], annot["annot3"][frames],
-                 annot["valid"][frames], partial(iter_image_files, images))
+                 annot["valid"][frames], partial(iter_image_files, images),
+                 univ=annot["univ_annot3"][frames] if "univ_annot3" in annot else None)
 
 
-def _clip(subject, action, sub, cam_id, source, cameras, frames, k2, k3, valid, frame_fn, fps=None) -> Clip:
+def _clip(subject, action, sub, cam_id, source, cameras, frames, k2, k3, valid, frame_fn, fps=None,
+          univ=None) -> Clip:
     n = frames.size
     return Clip(dataset=NAME, subject=subject, action=action, subaction=sub, camera_id=cam_id, source=str(source),
                 joint_set=JOINT_SET, cameras=cameras, frame=frames, person=np.zeros(n, np.int32),
                 image=np.arange(n, dtype=np.int32), camera=np.zeros(n, np.int32), kp2d_gt=k2.astype(np.float32),
-                pose3d_cam=k3.astype(np.float32), valid=np.asarray(valid, bool), frames=frame_fn, fps=fps)
+                pose3d_cam=k3.astype(np.float32), valid=np.asarray(valid, bool), frames=frame_fn, fps=fps,
+                pose3d_univ=None if univ is None else np.asarray(univ, np.float32))
 
 
 class MPI3DHP(DatasetAdapter):

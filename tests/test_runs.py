@@ -55,7 +55,7 @@ def test_max_steps_sigint_resume_and_evaluate_from_anywhere(tmp_path: Path) -> N
 
     r = _run(["train", "poseformer", "--out", "run", "--resume", "--max-steps", str(step + 2)], cwd=work)
     assert r.returncode == 0 and f"done: step {step + 2}" in r.stdout, r.stdout + r.stderr
-    assert f"plan: {step + 2} steps" in r.stdout and "--max-steps ends first" in r.stdout, r.stdout
+    assert f"plan: {step + 2} steps" in r.stdout, r.stdout
     best = torch.load(run / "best.pt", weights_only=True)
     assert "optimizer" in torch.load(run / "last.pt", weights_only=True)
     assert "optimizer" not in best and "rng" not in best and "weights" in best

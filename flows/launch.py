@@ -27,16 +27,16 @@ def run_extract(req: ExtractRequest, on_event: Listener | None = None, say: Call
     from storage.lock import StoreLock
 
     with StoreLock(req.store):  # refuse at once if another run writes this store; the flow re-enters it
+        if req.dask_address:  # before anything slow: an unreachable scheduler fails within seconds
+            from flows.runner import check_dask_address
+
+            check_dask_address(req.dask_address, req.task_resources)
         from flows.preflight import preflight
 
         say("checking the raw data, the store and the checkpoint ...")
         preflight(req)  # bad input fails here, in seconds, before any server, cluster or store exists
         if not verbose:
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        if req.dask_address:  # before anything slow: an unreachable scheduler fails within seconds
-            from flows.runner import check_dask_address
-
-            check_dask_address(req.dask_address, req.task_resources)
         start_watchdog()  # the temporary server and the local cluster die with this process, even on SIGKILL
         log = None if verbose else log_path(req.store)
         with logs_to_file(log) if log else contextlib.nullcontext():  # tracebacks to the log, not the console

@@ -25,7 +25,7 @@ def test_sigkill_leaves_no_server_or_workers_and_failures_are_one_line(h36m_raw:
     bad = raw / "S1/Videos/Walking 1.55011271.mp4"
     bad.write_bytes(bad.read_bytes()[:64] + b"\x00garbage" * 64)
     store = tmp_path / "s.zarr"
-    args = extract_args(raw, store, "--retries", "0", "--workers", "1")
+    args = extract_args(raw, store, "--retries", "0", "--workers", "1", "--actions", "Walking 1")  # 2 clips
     proc = subprocess.Popen(args, env=cli_env(None), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     lines: list[str] = []

@@ -123,7 +123,8 @@ def test_train_checkpoint_on_a_full_disk_fails_with_one_line(tmp_path: Path) -> 
     build_store(tmp_path / "s.zarr", with_maps=False)
     run = tmp_path / "run"
     err = one_error(run_with_full_disk("last.pt", "train", "poseformer", "--cache", str(tmp_path / "s.zarr"),
-                                       "--out", str(run), "--max-steps", "1", "--workers", "0", "--model-cfg",
+                                       "--out", str(run), "--max-steps", "1", "--workers", "0", "--keypoints", "gt",
+                                       "--model-cfg",
                                        '{"dim": 16, "depth": 1, "heads": 2}'))
     assert f"{run / 'last.pt'}: cannot write the checkpoint (No space left on device)" in err, err
     assert not list(run.glob("*.tmp"))

@@ -9,6 +9,10 @@ named SRC-ENC). Two parts, run separately (training is CPU-heavy):
     # capf trained on each group: same seed, same reduced config as bench/capf_vs_poseformer.py, GT 2D
     .venv/bin/python bench/encodings_bench.py train --cache STORE --groups ... --seeds 0 [--steps 400]
 
+    # lossless stage after bit-rounding, per row on one core: bytes vs raw fp16, encode / decode core-ms
+    # (the real maps of bench/node_budget.py's material; no store needed)
+    .venv/bin/python bench/encodings_bench.py codecs [--keepbits 2,3] [--repeats 5]
+
 Each part appends to bench/out/encodings_<part>.json (or --out) one record per group (per seed), so a killed run
 keeps what it measured; the table for docs/benchmarks.md is printed by
 
@@ -58,7 +62,7 @@ def _codec_timing(maps: dict[str, np.ndarray], encoding: str, repeats: int) -> t
     enc = parse_encoding(encoding)
     comp = compressors(enc.codec, typesize=np.dtype(enc.stored_dtype).itemsize)
     codec = None
-    if comp:  # the numcodecs twin of the zarr codec (what storage/fastread.py decodes with)
+    if comp:  # the numcodecs twin of the zarr codec
         name, cfg = comp[0].to_dict()["name"], comp[0].to_dict()["configuration"]
         codec = numcodecs.Zstd(level=cfg["level"]) if name == "zstd" else numcodecs.Blosc(
             cname=cfg["cname"], clevel=cfg["clevel"],
@@ -179,6 +183,52 @@ def train_part(args: argparse.Namespace) -> None:
                           "P1_over_frames_mm": round(m["metrics"]["P1"]["mean_over_frames"], 2)})
 
 
+CODEC_GRID = ("blosc-zstd1", "blosc-zstd1-bit", "blosc-zstd3", "blosc-zstd5", "blosc-zstd5-bit", "blosc-lz4",
+              "blosc-lz4-bit", "zstd1")
+
+
+def codecs_part(args: argparse.Namespace) -> None:
+    """bitround-K x lossless stage: bytes/row vs raw fp16 and encode (rounding + compress) / decode core-ms per row,
+    one core (CPU time), medians of interleaved repeats."""
+    import os
+    import statistics
+
+    from node_budget import MATERIAL, pin_one_core  # same directory
+
+    from storage.codecs import numcodecs_codec
+    from storage.encodings import bitround
+
+    pin_one_core(max(os.sched_getaffinity(0)))
+    src = sorted(MATERIAL.glob("outputs-*.npz"))
+    if not src:
+        raise SystemExit("run bench/node_budget.py once first (it makes the real maps this part encodes)")
+    d = np.load(src[0])
+    maps = {lv: d[lv] for lv in ("s4", "s8", "s16", "s32")}
+    n, raw = len(maps["s4"]), sum(m[0].nbytes for m in maps.values())
+    grid = [(k, c) for k in map(int, args.keepbits.split(",")) for c in CODEC_GRID]
+    times: dict = {g: ([], [], 0) for g in grid}
+    for _ in range(args.repeats):
+        for k, c in grid:
+            codec = numcodecs_codec(c)
+            t0 = time.process_time()
+            blobs = [codec.encode(np.ascontiguousarray(r)) for m in maps.values() for r in bitround(m, k)]
+            t1 = time.process_time()
+            for b in blobs:
+                codec.decode(b)
+            t2 = time.process_time()
+            enc, dec, _ = times[(k, c)]
+            times[(k, c)] = (enc + [(t1 - t0) * 1e3 / n], dec + [(t2 - t1) * 1e3 / n], sum(map(len, blobs)) / n)
+    out = Path(args.out or OUT / "encodings_codecs.json")
+    print("| encoding | lossless stage | vs raw fp16 | encode core-ms/row | decode core-ms/row |\n"
+          "|---|---|---|---|---|")
+    for (k, c), (enc, dec, nb) in times.items():
+        rec = {"keepbits": k, "codec": c, "vs_raw_fp16": round(nb / raw, 4), "encode_core_ms": statistics.median(enc),
+               "decode_core_ms": statistics.median(dec), "rows": n, "load": os.getloadavg()}
+        with out.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(f"| bitround-{k} | {c} | {nb / raw:.3f} | {rec['encode_core_ms']:.2f} | {rec['decode_core_ms']:.2f} |")
+
+
 def report(args: argparse.Namespace) -> None:
     """Markdown table: io records (last per group) joined with the training records (P1 per seed, vs reference)."""
     io = {}
@@ -204,9 +254,10 @@ def report(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=("io", "train", "report"))
-    ap.add_argument("--cache", required=True)
-    ap.add_argument("--groups", required=True, help="comma-separated backbone groups; the first is the reference")
+    ap.add_argument("part", choices=("io", "train", "report", "codecs"))
+    ap.add_argument("--cache", default=None, help="the store (io, train, report)")
+    ap.add_argument("--groups", default="", help="comma-separated backbone groups; the first is the reference")
+    ap.add_argument("--keepbits", default="2,3", help="codecs: the bitround-K values")
     ap.add_argument("--out", default=None)
     ap.add_argument("--joints", default=None, help="io: also measure this group's joints/feat (capf-s vectors)")
     ap.add_argument("--codec-rows", type=int, default=64, help="io: rows timed through encode/decode")
@@ -218,7 +269,9 @@ def main() -> None:
     ap.add_argument("--runs", default="/tmp/ctxpose-encodings-runs")
     ap.add_argument("--train-out", default=str(OUT / "encodings_train.json"), help="report: the train records")
     args = ap.parse_args()
-    {"io": io_part, "train": train_part, "report": report}[args.part](args)
+    if args.part != "codecs" and not (args.cache and args.groups):
+        ap.error(f"{args.part} needs --cache STORE and --groups G1,G2,...")
+    {"io": io_part, "train": train_part, "report": report, "codecs": codecs_part}[args.part](args)
 
 
 if __name__ == "__main__":

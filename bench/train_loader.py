@@ -9,12 +9,19 @@ the store vs from an in-memory copy of the same arrays.
 
     .venv/bin/python bench/train_loader.py --cache STORE [--steps 30] [--repeats 20]
 Prints the ratios and writes bench/out/train_loader.json.
+
+3. `--null-model`: the loader's own capacity. The training step is replaced by a fixed sleep (--step-ms, 1 ms), the
+   loader is `lifters.data.make_loader` as training builds it (--workers, default from the cores available; pinned
+   memory on CUDA), batches of --batch-size random train rows with all four levels; prints samples/s and the
+   data-wait share (time blocked in `next(loader)` / step time, the first batch apart) and writes
+   bench/out/train_loader_null.json. Only this part runs with --null-model.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +30,7 @@ import numpy as np
 import torch
 
 from lifters.config import TrainConfig
-from lifters.data import BatchKeys, LiftingData
+from lifters.data import BatchKeys, LiftingData, default_workers, make_loader
 from lifters.train import Trainer
 from storage.reader import ROW_FIELDS, Reader
 
@@ -39,14 +46,15 @@ class MemoryReader(Reader):
         self._pos = np.full(reader.num_rows, -1, np.int64)
         self._pos[rows] = np.arange(len(rows))
         self._mem = reader.read(rows, fields=ROW_FIELDS, maps=True)
-        self._flip = {lv: reader.read(rows, fields=(), maps=True, flip=True)[lv] for lv in reader.levels}
+        has_flip = bool(reader.group["backbones"][reader.backbone].attrs.get("flip", False))
+        self._flip = reader.read(rows, fields=(), maps=True, flip=True) if has_flip else {}
 
-    def read(self, rows, fields=ROW_FIELDS, maps=False, flip=False) -> dict:
+    def read(self, rows, fields=ROW_FIELDS, maps=False, flip=False, joint_features=False, levels=None) -> dict:
         p = self._pos[np.asarray(rows, np.int64)]
         out = {"row": np.asarray(rows, np.int64), "camera": self._mem["camera"][p], "kp2d": self._mem["kp2d"][p]}
         out.update({f: self._mem[f][p] for f in fields})
         if maps:
-            out.update({lv: (self._flip if flip else self._mem)[lv][p] for lv in self.levels})
+            out.update({lv: (self._flip if flip else self._mem)[lv][p] for lv in (levels or self.levels)})
         return out
 
 
@@ -61,13 +69,50 @@ def batches_per_s(data: LiftingData, batch: int, repeats: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def null_model(args: argparse.Namespace) -> dict:
+    """Loader capacity with a fixed-time model step (see the module docstring, part 3)."""
+    r = Reader(args.cache, backbone=args.backbone)
+    data = LiftingData(r, r.rows(split="train"), maps=True)
+    keys = BatchKeys(len(data), args.batch_size, shuffle=True, seed=0)
+    keys.set_epoch(0, 0, steps=args.steps + 1)
+    t_start = time.perf_counter()
+    it = iter(make_loader(data, keys, args.workers, pin_memory=torch.cuda.is_available()))
+    next(it)  # worker start-up: apart
+    first = time.perf_counter() - t_start
+    wait = total = 0.0
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        b = next(it)
+        t1 = time.perf_counter()
+        time.sleep(args.step_ms / 1e3)
+        wait, total = wait + t1 - t0, total + time.perf_counter() - t0
+    n = args.steps * args.batch_size
+    res = {"store": args.cache, "backbone": r.backbone, "encoding": r.encoding.name, "workers": args.workers,
+           "batch_size": args.batch_size, "steps": args.steps, "step_ms": args.step_ms, "first_batch_s": first,
+           "samples_per_s": n / total, "data_wait_frac": wait / total, "levels": list(b["maps"]),
+           "load_average": os.getloadavg()}
+    print(f"null model ({args.step_ms} ms step), {args.workers} loader worker(s), batch {args.batch_size}, "
+          f"{r.encoding.name}: {res['samples_per_s']:.0f} samples/s, data-wait {100 * res['data_wait_frac']:.1f}% "
+          f"(first batch {first:.1f} s)")
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=20, help="epochs of random batches for the samples/s part")
     ap.add_argument("--threads", type=int, default=0, help="torch threads in the trainer (0: default)")
+    ap.add_argument("--null-model", action="store_true", help="only part 3: the loader with a fixed-time step")
+    ap.add_argument("--step-ms", type=float, default=1.0, help="--null-model: the model step's fixed time")
+    ap.add_argument("--workers", type=int, default=default_workers(), help="--null-model: loader processes")
+    ap.add_argument("--batch-size", type=int, default=256, help="--null-model: rows per batch")
+    ap.add_argument("--backbone", default=None, help="--null-model: the backbone group (default: the only one)")
     args = ap.parse_args()
+    if args.null_model:
+        OUT.mkdir(exist_ok=True)
+        (OUT / "train_loader_null.json").write_text(json.dumps(null_model(args), indent=2))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     defaults = TrainConfig(model="capf", cache=args.cache, out="")

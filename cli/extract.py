@@ -91,6 +91,8 @@ def extract(
             progress.advance(bars["frames"], p["rows"])
         elif event == "failed":
             progress.console.print(f"[red]clip failed[/] {p['clip']}: {p['error']}", highlight=False)
+        elif event == "note":
+            progress.console.print(f"[yellow]note:[/] {p['note']}", highlight=False)
 
     from flows.launch import run_extract
 
@@ -116,14 +118,22 @@ def _print_summary(s: dict) -> None:
         console.print("clips per Dask worker: " + ", ".join(f"{w} {n}" for w, n in sorted(s["workers"].items())),
                       highlight=False)
     for sk in s["adapter_skips"]:
-        console.print(f"[yellow]skipped[/] {sk['source']}: {sk['reason']}", highlight=False)
+        console.print(f"[yellow]{sk.get('kind', 'skipped')}[/] {sk['source']}: {sk['reason']}", highlight=False)
     if s["failures"]:
-        f = Table("failed clip", "source", "error", title="failed clips (rerun the same command to retry them)")
+        f = Table(title="failed clips (rerun the same command to retry them)")
+        for col in ("failed clip", "source", "error"):
+            f.add_column(col, overflow="fold")  # whole paths, wrapped, never cut with "…"
         for x in s["failures"]:
             f.add_row(x["clip"], x["source"], x["error"])
         err_console.print(f)
-    ui = s["prefect_api"].removesuffix("/api")
-    if s.get("flow_run_id"):
+    if s.get("log"):
+        console.print(f"Prefect's logs of this run (tracebacks of failed clips): {s['log']}", highlight=False,
+                      soft_wrap=True)
+    if s.get("ephemeral_api"):  # its link would point at nothing
+        console.print("The temporary Prefect server of this run has stopped; to browse runs in the Prefect UI, start "
+                      "`pipeline server` and export PREFECT_API_URL before extracting.", highlight=False)
+    elif s.get("flow_run_id"):
+        ui = s["prefect_api"].removesuffix("/api")
         console.print(f"Prefect flow run: {ui}/runs/flow-run/{s['flow_run_id']}", highlight=False, soft_wrap=True)
 
 

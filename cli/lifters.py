@@ -60,7 +60,8 @@ def train(
     warmup_epochs: Annotated[int | None, typer.Option(help="Linear lr warm-up epochs [recipe: none].")] = None,
     offset_lr_scale: Annotated[float | None, typer.Option(help="lr factor of capf's offset layers [recipe].")
                                ] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps in all.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="The run's length in optimizer steps (over the recipe's "
+                                                  "epochs; the plan line says which ends it).")] = None,
     device: Annotated[str | None, typer.Option(help="torch device [default: cpu].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of init, shuffling and flips [default: 0].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,

@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(fail(str(e), e.exit_code).exit_code) from None
     except KeyboardInterrupt:
         raise SystemExit(fail("interrupted", 130).exit_code) from None
+    except OSError as e:  # a file system fault no layer named (metadata writes, ...): path and cause, one line
+        where = f"{e.filename}: " if e.filename else ""
+        raise SystemExit(fail(f"{where}{e.strerror or e}; free disk space or fix the permissions, then rerun").exit_code
+                         ) from None
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def info(store: Annotated[Path, typer.Argument(help="Path of the store (a direct
             init = "RANDOM INIT" if ba.get("random_init") else f"checkpoint sha256 {sha}"
             console.print(f"  backbone [bold]{bb}[/]: {init}; clips done {b['clips_done']}, pending "
                           f"{b['clips_pending']}, failed {b['clips_failed']}; "
-                          f"maps {b['encoding']}, {_human(b['map_bytes_per_row'])}/row, "
-                          f"{b['map_ratio_vs_raw_fp16']}x raw fp16"
+                          f"maps {b['encoding']}, " + (f"{_human(b['map_bytes_per_row'])}/row, "
+                          f"{b['map_ratio_vs_raw_fp16']}x raw fp16" if b["map_bytes_per_row"] else "no clip done yet")
                           + (f", compacted from {ba['compacted_from']}" if ba.get("compacted_from") else ""))
             arrays += b["arrays"]
         t = Table(box=None)
@@ -66,8 +66,11 @@ def info(store: Annotated[Path, typer.Argument(help="Path of the store (a direct
 @app.command()
 def check(store: Annotated[Path, typer.Argument(help="Path of the store (a directory).")],
           deep: Annotated[bool, typer.Option("--deep", help="Also decode every feature-map row (reads every byte; "
-                                             "default: verify their shard indices, O(files)).")] = False) -> None:
-    """Validate a store: exit 0 when valid, else exit 1 listing every problem."""
+                                             "default: verify shard indices and chunk checksums).")] = False,
+          repair: Annotated[bool, typer.Option("--repair", help="Mark the clips owning corrupt or missing chunks "
+                                               "pending and remove their chunk files; the next `pipeline extract` "
+                                               "re-extracts exactly those.")] = False) -> None:
+    """Validate a store: exit 0 when valid, else exit 1 listing every problem (`--repair`: hand them back)."""
     from storage.audit import check_store
 
     problems = check_store(store, deep=deep)
@@ -77,7 +80,18 @@ def check(store: Annotated[Path, typer.Argument(help="Path of the store (a direc
     err_console.print(f"[bold red]{len(problems)} problem(s)[/] in {store}:")
     for p in problems:
         err_console.print(f"  - {p}", highlight=False)
-    raise typer.Exit(1)
+    if not repair:
+        raise typer.Exit(1)
+    from storage.repair import repair_store
+
+    lines, others = repair_store(store, deep=deep)
+    for line in lines:
+        console.print(f"[yellow]repaired[/] {line}", highlight=False)
+    if others:  # metadata or structure: re-extracting a clip cannot fix them
+        err_console.print(f"{len(others)} problem(s) belong to no clip's data; --repair cannot fix them")
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/] {len(lines)} clip(s) marked pending: rerun the same `pipeline extract` to "
+                  "re-extract exactly those", highlight=False)
 
 
 @app.command()

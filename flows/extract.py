@@ -23,6 +23,7 @@ from flows.plan import make_plan
 from flows.request import ExtractRequest
 from flows.runner import ResourceDaskTaskRunner
 from flows.work import BackboneRequest, ExtractOptions, process_clip
+from pipeline.datasets.base import FAILED
 from schemas.errors import CacheError
 from storage.audit import store_info
 from storage.lock import StoreLock
@@ -57,6 +58,7 @@ class ExtractSummary:
     map_ratio_vs_raw_fp16: float | None
     failures: list[dict] = field(default_factory=list)
     adapter_skips: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # handled input differences, each said once
     workers: dict[str, int] = field(default_factory=dict)
     dashboard: str | None = None
     flow_run_id: str | None = None
@@ -149,9 +151,12 @@ def extract_flow(request: ExtractRequest) -> dict | Failed:
                                                description=f"{dataset}: clips done / total")
         task_fn = process_clip_task.with_options(retries=r.retries, retry_delay_seconds=0)
         futures = {task_fn.submit(store, dataset, i, clip, req, opts): (i, clip) for i, clip in plan.clips}
-        done = plan.done_clips
+        done, finished = plan.done_clips, 0
         frames = 0
-        failures: list[dict] = []
+        failures: list[dict] = list(plan.failures)  # annotation files that failed at planning, each with its clips
+        for f in failures:
+            _emit("failed", clip=f["clip"], error=f["error"])
+        notes: list[str] = []
         workers: dict[str, int] = {}
         ds = Store.open(store, mode="r+").dataset(dataset)
         for fut in as_completed(list(futures)):
@@ -166,9 +171,12 @@ def extract_flow(request: ExtractRequest) -> dict | Failed:
                 done += 1
                 frames += clip.length
                 workers[res["worker"]] = workers.get(res["worker"], 0) + 1
+                if res["note"] and all(n.split(" (e.g.")[0] != res["note"].split(" (e.g.")[0] for n in notes):
+                    notes.append(res["note"])
+                    _emit("note", note=res["note"])
                 _emit("clip", clip=clip.key, rows=clip.length, seconds=res["seconds"])
-            update_progress_artifact(progress_id, 100.0 * (done + len(failures) - plan.done_clips)
-                                     / max(1, len(plan.clips)))
+            finished += 1
+            update_progress_artifact(progress_id, 100.0 * finished / max(1, len(plan.clips)))
         Store.open(store, mode="r+").consolidate()
         info = store_info(store)["datasets"][dataset]["backbones"][backbone]
     seconds = time.perf_counter() - t0
@@ -176,8 +184,9 @@ def extract_flow(request: ExtractRequest) -> dict | Failed:
         store=str(store), dataset=dataset, backbone=backbone, clips_total=plan.total_clips,
         clips_skipped=plan.done_clips, clips_done=done - plan.done_clips, frames=frames, seconds=round(seconds, 2),
         frames_per_s=round(frames / seconds, 3) if seconds else 0.0, map_bytes_written=info["map_stored_bytes"],
-        map_ratio_vs_raw_fp16=info["map_ratio_vs_raw_fp16"], failures=failures,
-        adapter_skips=[{"source": str(s.source), "reason": s.reason} for s in plan.skips], workers=workers,
+        map_ratio_vs_raw_fp16=info["map_ratio_vs_raw_fp16"], failures=failures, notes=notes,
+        adapter_skips=[{"source": str(s.source), "reason": s.reason, "kind": s.kind} for s in plan.skips
+                       if s.kind != FAILED], workers=workers,
         dashboard=dashboard, flow_run_id=str(get_run_context().flow_run.id))
     create_markdown_artifact(summary.markdown(), key="extract-summary", description=f"extract {dataset} summary")
     _emit("finished", summary=asdict(summary))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flows.work import BackboneRequest, get_backbone
 from pipeline.clip import Clip
+from pipeline.datasets.base import FAILED, no_clips_message
 from pipeline.datasets.registry import get_adapter
 from schemas.errors import InputError
 from storage.store import DEFAULT_SHARD_ROWS, Store
@@ -19,7 +20,12 @@ class Plan:
     clips: list[tuple[int, Clip]]  # (clip index, clip) still to do
     total_clips: int
     done_clips: int
-    skips: list = field(default_factory=list)  # adapter skips (file, reason)
+    skips: list = field(default_factory=list)  # adapter skips (file, reason, kind)
+
+    @property
+    def failures(self) -> list[dict]:
+        """Clips that failed at planning (an unreadable annotation file): clip, source, error (the flow's table)."""
+        return [{"clip": s.clip, "source": s.source, "error": s.reason} for s in self.skips if s.kind == FAILED]
 
 
 def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRequest,
@@ -29,8 +35,7 @@ def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRe
     adapter = get_adapter(dataset)
     clips, skips = adapter.list_clips(Path(root), subjects=subjects, frame_stride=frame_stride, actions=actions)
     if not clips:
-        raise InputError(f"--root {root}: no {dataset} clips found (skipped: {len(skips)}); check the layout "
-                         f"(README 'Raw data layouts')")
+        raise InputError(no_clips_message(dataset, Path(root), skips))
     st = Store.create(store)
     ds = st.create_dataset(dataset, adapter.joint_set, fps=adapter.fps,
                            source_root=str(Path(root).resolve()), shard_rows=shard_rows, frame_stride=frame_stride,

@@ -67,8 +67,15 @@ def set_rng_state(state: dict) -> None:
 def save_checkpoint(path: Path, payload: dict) -> None:
     """Atomic `torch.save` (write a temp file, then rename), so a kill never leaves a half-written file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch's zip writer reports a full disk as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        cause = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
+        raise InputError(f"{path}: cannot write the checkpoint ({cause}); free disk space or make the run "
+                         "directory writable, then continue with --resume (the previous checkpoint is intact)") \
+            from None
 
 
 def load_checkpoint(path: Path, expect_model: str | None = None) -> dict:

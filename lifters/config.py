@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from lifters.data import default_workers
 from lifters.models.base import Lifter
 from lifters.models.registry import MODELS, build_model
 from lifters.recipes import get_recipe
@@ -28,8 +29,9 @@ class TrainConfig:
     a backbone or imported name); train_stride / test_stride: every k-th source frame of the train / test split;
     protocol: named split (None: the dataset's standard one); target: 3D target annot3 | univ (None: the dataset's
     standard one); flip_aug / flip_test: flip augmentation (p = 0.5) / flip-test at evaluation; eval_every: steps
-    between test-split evaluations (0: at every epoch end); max_steps: cap on the total optimizer steps (None:
-    epochs decide); workers: loader processes (0: read in the training process); frames: window length T of
+    between test-split evaluations (0: at every epoch end); max_steps: the run's length in optimizer steps, past
+    the epochs if need be (None: epochs decide); workers: loader processes (0: read in the training process;
+    default: lifters.data.default_workers(), from the cores available); frames: window length T of
     temporal models (odd; 1 for single-frame models); overrides: the fields set by flags over the recipe."""
 
     model: str
@@ -55,7 +57,7 @@ class TrainConfig:
     target: str | None = None
     flip_aug: bool = False
     flip_test: bool = False
-    workers: int = 1
+    workers: int = field(default_factory=default_workers)
     eval_every: int = 0
     eval_batch_size: int = 128
     model_cfg: dict[str, Any] = field(default_factory=dict)

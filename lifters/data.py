@@ -17,6 +17,7 @@ fork: zarr v3 runs an event-loop thread that a fork can deadlock.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lifters.flip import flip_pose_3d, flip_screen_2d
+from lifters.interrupt import ignore_sigint
 from lifters.window import check_window
 from schemas.camera import camera_field
 from schemas.crop_coords import DEFAULT_CROP_HW, image_to_ref
@@ -278,6 +280,13 @@ class BatchKeys(Sampler):
             epoch, b = epoch + 1, 0
 
 
+def default_workers() -> int:
+    """Loader processes by default: one per core this process may use, less one for the training loop, 1..8
+    (1 on a 2-core machine; 8 on a 16-core GPU node, where the loader costs ~1 core-ms per sample:
+    docs/benchmarks.md "Node budget")."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) - 1))
+
+
 def worker_context() -> str:
     """Start method for loader workers: forkserver on Linux (cheap, no inherited zarr thread), else spawn."""
     return "forkserver" if sys.platform.startswith("linux") else "spawn"
@@ -292,6 +301,7 @@ def make_loader(data: LiftingData, keys: BatchKeys, workers: int = 0, pin_memory
         raise InputError(f"--workers must be >= 0, got {workers}")
     kw: dict = {}
     if workers > 0:
-        kw = {"multiprocessing_context": worker_context(), "persistent_workers": True, "prefetch_factor": 2}
+        kw = {"multiprocessing_context": worker_context(), "persistent_workers": True, "prefetch_factor": 2,
+              "worker_init_fn": ignore_sigint}  # Ctrl-C is the trainer's to handle (it saves a checkpoint)
     return DataLoader(data, batch_size=None, sampler=keys, num_workers=workers, pin_memory=pin_memory,
                       generator=torch.Generator().manual_seed(seed), **kw)

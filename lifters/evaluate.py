@@ -25,7 +25,7 @@ from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split
 from lifters.flip import unflip_pose_3d
 from lifters.models.base import Lifter
 from lifters.protocol import DATASET_JOINT_SET, has_flipped_inputs, label_2d, paper_keypoints, row_stride, target_array
-from schemas.errors import InputError
+from schemas.errors import InputError, StoreError
 from schemas.splits import get_protocol
 from storage.reader import Reader
 
@@ -160,6 +160,9 @@ def evaluate_run(run_dir: str | Path, cache: str | Path | None = None, flip_test
     path = choose_checkpoint(run_dir, which)
     ckpt = load_checkpoint(path)
     cfg = TrainConfig.from_dict(ckpt["config"])
+    if cache is None and not Path(cfg.cache).exists():  # the recorded store is gone: say which, never "extract"
+        raise StoreError(f"{run_dir}: the store this run was trained on, {cfg.cache}, does not exist (moved or "
+                         "deleted); pass --cache STORE to evaluate on a store at another path")
     cache = str(cache or cfg.cache)
     dev = torch.device(device or cfg.device)
     model = make_model(ckpt["model"], ckpt["model_cfg"])

@@ -33,12 +33,13 @@ from lifters.checkpoint import (
 from lifters.config import TrainConfig, make_model, model_kwargs
 from lifters.data import BatchKeys, LiftingData, check_windows, make_loader, open_reader, split_rows
 from lifters.evaluate import predict, quick_p1, to_device
+from lifters.interrupt import StopRequest
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
 from lifters.protocol import joint_feature_keypoints, paper_keypoints, resolve_flips, row_stride, target_array
 from lifters.recipes import PAPER_2D
 from schemas.device import check_device
-from schemas.errors import InputError
+from schemas.errors import InputError, Interrupted
 
 
 class Trainer:
@@ -46,6 +47,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, console: Console | None = None, progress: bool = True) -> None:
         cfg.check()
+        cfg.cache = str(Path(cfg.cache).absolute())  # recorded in the run: `evaluate` works from any directory
         self.cfg = cfg
         self.console = console or Console(stderr=True)
         self.show = progress
@@ -104,12 +106,23 @@ class Trainer:
                                     flip_p=0.5 if cfg.flip_aug else 0.0)
         self.test_keys = BatchKeys(len(self.test_data), cfg.eval_batch_size, shuffle=False)
         self.steps_per_epoch = self.train_keys.batches_per_epoch
-        self.total_steps = cfg.epochs * self.steps_per_epoch
-        if cfg.max_steps is not None:
-            self.total_steps = min(self.total_steps, cfg.max_steps)
+        # --max-steps, when given, is the run's length (past the recipe's epochs if need be); else the epochs
+        self.total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * self.steps_per_epoch
         self.step, self.best = 0, math.inf
         self.root = int(self.reader.attrs["root_index"])
         self._loaders: tuple | None = None
+
+    def plan(self) -> str:
+        """One line: how many steps this run makes and what ends it (the epochs or --max-steps)."""
+        by_epochs = self.cfg.epochs * self.steps_per_epoch
+        if self.cfg.max_steps is None:
+            ends = f"{self.cfg.epochs} epochs end it"
+        elif self.total_steps < by_epochs:
+            ends = f"--max-steps ends first ({self.cfg.epochs} epochs would be {by_epochs})"
+        else:
+            ends = f"--max-steps sets the length (past {self.cfg.epochs} epochs = {by_epochs} steps)"
+        return (f"plan: {self.total_steps} steps ({self.steps_per_epoch} per epoch, batch {self.cfg.batch_size}); "
+                f"{ends}")
 
     # ---------- state ----------
     def restore(self) -> None:
@@ -166,7 +179,8 @@ class Trainer:
         columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("loss {task.fields[loss]}  test P1 {task.fields[p1]}"), TimeElapsedColumn(),
                    TimeRemainingColumn()]
-        with Progress(*columns, console=self.console, disable=not self.show, transient=False) as bar:
+        with Progress(*columns, console=self.console, disable=not self.show, transient=False) as bar, \
+                StopRequest() as stop:
             task = bar.add_task(f"train {cfg.model}", total=self.total_steps, completed=self.step, loss="-", p1="-")
             self.model.train()
             if self.step < self.total_steps:
@@ -175,12 +189,17 @@ class Trainer:
                                           steps=self.total_steps - self.step)
                 it = iter(train_loader)
                 epoch, lr = -1, 0.0
-                while self.step < self.total_steps:
+                while self.step < self.total_steps and not stop.requested:
                     if self.step // self.steps_per_epoch != epoch:
                         epoch = self.step // self.steps_per_epoch
                         lr = self.set_lr(epoch)
                     t0 = time.perf_counter()
-                    batch = next(it)
+                    try:
+                        batch = next(it)
+                    except Exception:
+                        if stop.requested:  # Ctrl-C reached the loader processes too
+                            break
+                        raise
                     t1 = time.perf_counter()
                     loss = self._train_step(batch)
                     t2 = time.perf_counter()
@@ -201,6 +220,11 @@ class Trainer:
                     elif end_of_epoch:
                         save_checkpoint(self.out / "last.pt", self._payload(self.step // self.steps_per_epoch))
                     bar.update(task, completed=self.step, loss=f"{loss * 1000:.1f} mm")
+        if stop.requested:  # Ctrl-C: save where it stopped (between steps), say how to continue
+            save_checkpoint(self.out / "last.pt", self._payload(self.step // self.steps_per_epoch))
+            self.log("interrupted", step=self.step)
+            raise Interrupted(f"interrupted at step {self.step}; continue with `pipeline train {cfg.model} --out "
+                              f"{self.out} --resume`")
         summary = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "best_p1_mm": self.best,
                    "last_p1_mm": last_p1, "steps_this_run": self.step - start_step, "out": str(self.out)}
         self.log("end", **summary)
@@ -223,8 +247,8 @@ class Trainer:
         done_epochs = self.step // self.steps_per_epoch
         payload = self._payload(done_epochs)
         save_checkpoint(self.out / "last.pt", payload)
-        if improved:
-            save_checkpoint(self.out / "best.pt", payload)
+        if improved:  # weights only: resuming reads last.pt
+            save_checkpoint(self.out / "best.pt", {k: v for k, v in payload.items() if k not in ("optimizer", "rng")})
         busy = stats["busy"]
         self.log("eval", step=self.step, epoch=epoch, lr=lr, test_p1_mm=p1, best_p1_mm=self.best,
                  train_loss_mm=stats["loss"] / max(stats["n"], 1) * 1000.0,
@@ -249,6 +273,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     trainer = Trainer(cfg, console=console, progress=progress)
     if resume:
         trainer.restore()
+    trainer.console.print(trainer.plan(), highlight=False)
     return trainer.fit()
 
 

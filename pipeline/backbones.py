@@ -218,6 +218,17 @@ class Backbone:
         }
 
 
+def check_checkpoint(name: str, checkpoint: Path) -> None:
+    """InputError unless `checkpoint` loads (weights_only) and its keys and shapes fit backbone `name`, checked
+    against the model built on the meta device (no weights allocated or initialised): seconds, not a run."""
+    state = read_checkpoint(Path(checkpoint))
+    mm = load_mmpose()
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        model = mm.init_model(str(mm.config_path(BACKBONES[name].config_name)), checkpoint=None, device="meta")
+    check_state_matches(name, Path(checkpoint), model.state_dict(), state)
+
+
 def build_backbone(name: str, checkpoint: Path | None = None, device: str = "cpu",
                    channels_last: bool | None = None) -> Backbone:
     """Build a registered backbone in eval mode on `device` (channels_last defaults to True on CUDA).

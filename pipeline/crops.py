@@ -27,6 +27,7 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)  # RGB, 0-255 scale (mmpose PoseDataPr
 IMAGENET_STD = (58.395, 57.12, 57.375)
 # CA-PF `_infer_box`: x0, y0, x1, y1 offsets from the root, camera mm
 ROOT_BOX_MM = (-1000.0, -900.0, 1000.0, 1100.0)
+MIN_INSIDE = 0.5  # a crop box with less than this fraction of its area inside the image fails its clip
 
 
 def box_from_root(root_cam_mm: np.ndarray, camera: Camera) -> np.ndarray:
@@ -75,7 +76,8 @@ def user_boxes(boxes: np.ndarray, n_rows: int) -> np.ndarray:
 
 def check_boxes(boxes: np.ndarray, width: int | np.ndarray, height: int | np.ndarray,
                 rows: np.ndarray | None = None, where: str = "") -> None:
-    """InputError naming the row if a box is degenerate/non-finite or lies fully outside its image."""
+    """InputError naming the row if a box is degenerate/non-finite or lies mostly outside its image (less than
+    MIN_INSIDE of its area inside)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     rows = np.arange(len(b)) if rows is None else np.asarray(rows)
     w = np.broadcast_to(np.asarray(width, dtype=np.float64), (len(b),))
@@ -86,12 +88,14 @@ def check_boxes(boxes: np.ndarray, width: int | np.ndarray, height: int | np.nda
         i = int(np.flatnonzero(bad)[0])
         raise InputError(f"{where}row {int(rows[i])}: crop box {b[i].tolist()} is degenerate or not finite "
                          f"({int(bad.sum())} such rows)")
-    out = (b[:, 2] <= 0) | (b[:, 0] >= w) | (b[:, 3] <= 0) | (b[:, 1] >= h)
+    inside = (np.clip(b[:, 2], 0, w) - np.clip(b[:, 0], 0, w)) * (np.clip(b[:, 3], 0, h) - np.clip(b[:, 1], 0, h))
+    frac = inside / ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
+    out = frac < MIN_INSIDE
     if out.any():
         i = int(np.flatnonzero(out)[0])
-        raise InputError(f"{where}row {int(rows[i])}: crop box {b[i].round(1).tolist()} lies fully outside "
-                         f"the {int(w[i])}x{int(h[i])} image ({int(out.sum())} such rows); check the "
-                         "camera / annotations or use another --box")
+        raise InputError(f"{where}row {int(rows[i])}: crop box {b[i].round(1).tolist()} lies mostly outside "
+                         f"the {int(w[i])}x{int(h[i])} image ({100 * frac[i]:.0f}% inside; {int(out.sum())} such "
+                         "rows); check the camera / annotations / video size or use another --box")
 
 
 def crop_affine(boxes: np.ndarray, out_hw: tuple[int, int] = CROP_HW) -> np.ndarray:

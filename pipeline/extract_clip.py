@@ -27,6 +27,7 @@ from pipeline.crops import (
     user_boxes,
     warp_crops,
 )
+from pipeline.frame_check import check_image_size, image_cameras
 from pipeline.keypoints import detect
 from schemas.device import check_device
 from schemas.errors import CacheError, InputError
@@ -120,6 +121,7 @@ def _produce(clip: Clip, boxes: np.ndarray, affines: np.ndarray, batch_size: int
         frames = iter(clip.frames())
         k, img = -1, None
         image = np.asarray(clip.image, dtype=np.int64)
+        cams = image_cameras(clip)
         with torch.inference_mode():
             for start in range(0, clip.length, batch_size):
                 stop_row = min(clip.length, start + batch_size)
@@ -134,7 +136,7 @@ def _produce(clip: Clip, boxes: np.ndarray, affines: np.ndarray, batch_size: int
                                              f"images but row {start + int(np.argmax(need == m))} needs image "
                                              f"{int(m)}") from None
                         k += 1
-                    imgs[int(m)] = _check_image(clip, img, int(m))
+                    imgs[int(m)] = _check_image(clip, img, int(m), cams[int(m)])
                 order = sorted(imgs)
                 shapes = {imgs[m].shape for m in order}
                 index = np.searchsorted(order, need)
@@ -151,11 +153,12 @@ def _produce(clip: Clip, boxes: np.ndarray, affines: np.ndarray, batch_size: int
         put(_Failed(exc))
 
 
-def _check_image(clip: Clip, img: object, m: int) -> np.ndarray:
+def _check_image(clip: Clip, img: object, m: int, cam_index: int) -> np.ndarray:
     arr = np.asarray(img)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise InputError(f"clip {clip.key} ({clip.source}): image {m} is {arr.dtype} {arr.shape}, "
                          "expected (H, W, 3) uint8 RGB")
+    check_image_size(clip, arr, m, cam_index)
     return arr
 
 

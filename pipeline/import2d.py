@@ -29,14 +29,17 @@ def load_positions_2d(npz_path: Path) -> dict:
             if "positions_2d" not in z.files:
                 raise InputError(f"{path}: no 'positions_2d' array (found {', '.join(z.files) or 'none'}); "
                                  "expected the VideoPose3D data_2d_<dataset>_<detector>.npz layout")
-            positions = z["positions_2d"].item()
+            arr = z["positions_2d"]
+            positions = arr.item() if arr.dtype == object and arr.shape == () else arr  # a pickled dict, else as is
     except InputError:
         raise
     except (OSError, ValueError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
         raise InputError(f"{path}: cannot read as npz ({type(e).__name__}: {e})") from None
     if not isinstance(positions, dict):
-        raise InputError(f"{path}: positions_2d is a {type(positions).__name__}, expected a dict "
-                         "{subject: {action: [per-camera arrays]}}")
+        shape = f" of shape {positions.shape}" if isinstance(positions, np.ndarray) else ""
+        raise InputError(f"{path}: positions_2d is a {type(positions).__name__}{shape}, expected a dict "
+                         "{subject: {action: list of per-camera (N, J, 2) arrays}} (VideoPose3D's "
+                         "data_2d_h36m_<detector>.npz); save it as np.savez(path, positions_2d=your_dict)")
     return positions
 
 

@@ -15,9 +15,10 @@ from schemas.joints import JOINT_SETS
 from storage.reader import Reader
 
 
-def _clip_frame(root: Path, dataset: str, clip_row, row_image_index: int) -> np.ndarray:
-    """Re-decode the image a row was cropped from, through the dataset adapter."""
-    clips, _ = get_adapter(dataset).list_clips(root, subjects=[clip_row.subject])
+def _clip_frame(root: Path, dataset: str, clip_row, row_image_index: int, frame_stride: int) -> np.ndarray:
+    """Re-decode the image a row was cropped from, through the dataset adapter (with the store's frame stride, so
+    image i of the clip is the i-th image its rows were cropped from)."""
+    clips, _ = get_adapter(dataset).list_clips(root, subjects=[clip_row.subject], frame_stride=frame_stride)
     key = (clip_row.subject, clip_row.action, clip_row.subaction, clip_row.camera)
     match = [c for c in clips if (c.subject, c.action, c.subaction, c.camera_id) == key]
     if not match:
@@ -36,7 +37,17 @@ def inspect_row(store: Path, row: int, out: Path, dataset: str | None = None, ba
     if rd.backbone is None:
         raise InputError(f"{store}: no backbone maps to inspect; run `pipeline extract` first")
     rd.keypoints = rd.backbone  # the detections drawn beside GT are this backbone's
+    if not 0 <= row < rd.num_rows:
+        raise InputError(f"--row {row} is out of range: {store}/{rd.dataset} has rows 0..{rd.num_rows - 1}")
     data = rd.read([row], maps=True)
+    if int(data["clip"][0]) < 0:  # never written: shard padding after a clip, or a clip not extracted yet
+        before = [c for c in rd.clip_table if c.start <= row]
+        if before and row < before[-1].stop:
+            raise InputError(f"--row {row} belongs to clip {before[-1].index}, which is not extracted yet; run "
+                             "`pipeline extract` for it first")
+        near = f"; the clip before it, {before[-1].index}, has rows {before[-1].start}..{before[-1].stop - 1}" \
+            if before else ""
+        raise InputError(f"--row {row} is padding between clips (rows no clip owns, never written){near}")
     clip = rd.clip_table[int(data["clip"][0])]
     raw = root or Path(rd.attrs["source_root"])
     first = np.flatnonzero(rd.row_clip == clip.index)[0]
@@ -44,7 +55,7 @@ def inspect_row(store: Path, row: int, out: Path, dataset: str | None = None, ba
     image_index = int(np.searchsorted(np.unique(frames), data["frame"][0]))
     note = None
     if raw.exists():
-        img = _clip_frame(raw, rd.dataset, clip, image_index)
+        img = _clip_frame(raw, rd.dataset, clip, image_index, int(rd.attrs.get("frame_stride", 1)))
         crop = warp_crops([img], data["affine"], normalize=False)[0]
         crop = np.clip(crop.permute(1, 2, 0).numpy(), 0, 255).astype(np.uint8)
     else:

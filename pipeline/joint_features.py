@@ -18,6 +18,7 @@ from schemas.arrays import DONE
 from schemas.crop_coords import DEFAULT_CROP_HW, bilinear_at, image_to_ref
 from schemas.errors import InputError, StoreError
 from schemas.joints import JOINT_SETS
+from storage.faults import write_fault
 from storage.reader import Reader
 from storage.store import Store
 
@@ -58,6 +59,12 @@ def derive_clip(reader: Reader, ds, backbone: str, clip_index: int, crop_hw: tup
     """Sample one clip's stored maps at its 2D joints, write joints/feat (+ flip/feat), then mark the clip DONE."""
     j = ds.group["backbones"][backbone]["joints"]
     clip = ds.clip(clip_index)
+    with write_fault(ds.where(f"backbones/{backbone}/joints")):
+        _derive_rows(reader, j, clip, crop_hw, perm, chunk)
+        j["status"][clip_index] = DONE
+
+
+def _derive_rows(reader: Reader, j, clip, crop_hw: tuple[int, int], perm: np.ndarray, chunk: int) -> None:
     for a in range(clip.start, clip.stop, chunk):
         rows = np.arange(a, min(a + chunk, clip.stop), dtype=np.int64)
         d = reader.read(rows, fields=("affine",), maps=True)
@@ -67,7 +74,6 @@ def derive_clip(reader: Reader, ds, backbone: str, clip_index: int, crop_hw: tup
             fm = reader.read(rows, fields=(), maps=True, flip=True)
             fref = image_to_ref(d["kp2d"], d["affine"], crop_hw, np.ones(len(rows), bool), perm)
             j["flip/feat"][a:a + len(rows)] = sample_joint_features({lv: fm[lv] for lv in reader.levels}, fref)
-    j["status"][clip_index] = DONE
 
 
 def derive_joint_features(store: str, backbone: str, keypoints: str = "gt", dataset: str | None = None,
@@ -81,7 +87,8 @@ def derive_joint_features(store: str, backbone: str, keypoints: str = "gt", data
         raise StoreError(f"{store}/{reader.dataset}: no backbone maps to sample; run `pipeline extract` with "
                          f"--backbone first")
     ds = Store.open(store, mode="r+").dataset(reader.dataset)
-    j = ds.add_joint_features(backbone, keypoints)
+    with write_fault(ds.where(f"backbones/{backbone}/joints")):
+        j = ds.add_joint_features(backbone, keypoints)
     bb_attrs = dict(ds.group["backbones"][backbone].attrs)
     crop_hw = tuple(int(x) for x in bb_attrs.get("input_size", DEFAULT_CROP_HW))
     perm = JOINT_SETS[reader.attrs["joint_set"]].flip_permutation()

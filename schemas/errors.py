@@ -19,3 +19,9 @@ class UsageError(InputError):
     """An argument no run can use, found before anything starts (like Typer's own usage errors: exit code 2)."""
 
     exit_code = 2
+
+
+class Interrupted(CacheError):
+    """The user interrupted a run (SIGINT) and its state was saved; the message says how to continue. Exit 130."""
+
+    exit_code = 130

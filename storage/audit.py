@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import zarr
 from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, FAILED, OPTIONAL_ROW_ARRAYS, PENDING, ROW_ARRAYS
 from schemas.errors import CacheError, StoreError
 from storage.encodings import QPARAMS_SUFFIX, group_encoding
-from storage.fastread import FastArray
+from storage.rowread import RowArrays
+from storage.shard_check import ShardIndex
 from storage.store import DatasetGroup, Store
 
 
@@ -91,7 +93,7 @@ def store_info(path: str | Path) -> dict:
     return out
 
 
-def _chunk_files(arr: zarr.Array, start: int, stop: int) -> list[Path]:
+def chunk_files(arr: zarr.Array, start: int, stop: int) -> list[Path]:
     """Files (chunks, or shards when sharded) that must exist for rows [start, stop)."""
     unit = arr.shards[0] if arr.shards else arr.chunks[0]
     key, tail = arr.metadata.chunk_key_encoding.encode_chunk_key, (0,) * (arr.ndim - 1)
@@ -122,21 +124,34 @@ def _get(group: zarr.Group, key: str) -> zarr.Array | None:
 
 def _clip_rows(store: Store, arr: zarr.Array, fast: dict, start: int, stop: int, need: bool,
                deep: bool) -> np.ndarray | None:
-    """Rows [start, stop) of `arr` decoded (fast reader; zarr for other layouts), or, for sharded maps when neither
-    the data (`need`) nor a full decode (`deep`) is asked for, only their shard indices verified (None)."""
+    """Rows [start, stop) of `arr` decoded (tensorstore, storage/rowread.py), or, for sharded maps when neither the
+    data (`need`) nor a full decode (`deep`) is asked for, only their shard indices verified (None)."""
     if arr.path not in fast:
-        fast[arr.path] = FastArray.open(store.path, arr.path)
-    fa = fast[arr.path]
-    if fa is None:
-        return arr[start:stop]
-    if fa.sharded and not (need or deep):
-        fa.verify(start, stop)
+        fast[arr.path] = ShardIndex.open(store.path, arr.path)
+    index = fast[arr.path]
+    if index is not None and not (need or deep):
+        index.verify(start, stop)
         return None
-    return fa.read(np.arange(start, stop))
+    reader = fast.setdefault(None, RowArrays(store.path))
+    return reader.take(arr.path, np.arange(start, stop))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem of one clip's data in one status group (what `pipeline check --repair` resets): `group` is "rows"
+    (clips/status) or a backbone name (backbones/<name>/status)."""
+
+    text: str
+    dataset: str
+    clip: int
+    group: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _check_done_clips(store: Store, ds: DatasetGroup, arrays: dict[str, zarr.Array], status: np.ndarray,
-                      problems: list[str], nan_check: tuple[str, ...] = (), deep: bool = False) -> None:
+                      problems: list, group: str, nan_check: tuple[str, ...] = (), deep: bool = False) -> None:
     """Every chunk of every DONE clip exists and is readable; targets hold no NaN on valid rows. Small arrays are
     decoded; feature maps (sharded) have every shard index verified (crc32c, every row written, offsets inside the
     shard), and with `deep` every row decoded too (O(bytes) instead of O(files))."""
@@ -145,15 +160,16 @@ def _check_done_clips(store: Store, ds: DatasetGroup, arrays: dict[str, zarr.Arr
         if status[c.index] != DONE:
             continue
         for name, arr in arrays.items():
-            for f in _chunk_files(arr, c.start, c.stop):
+            for f in chunk_files(arr, c.start, c.stop):
                 if not (store.path / f).exists():
-                    problems.append(f"{store.path / f}: missing chunk of {arr.path} for clip {c.index} "
-                                    f"({c.subject}/{c.action} {c.subaction}/{c.camera}) marked done")
+                    problems.append(Problem(f"{store.path / f}: missing chunk of {arr.path} for clip {c.index} "
+                                            f"({c.subject}/{c.action} {c.subaction}/{c.camera}) marked done",
+                                            ds.name, c.index, group))
             try:
                 data = _clip_rows(store, arr, fast, c.start, c.stop, name in nan_check, deep)
             except Exception as e:  # noqa: BLE001
-                problems.append(f"{store.path / arr.path}: unreadable chunk for rows {c.start}..{c.stop - 1} "
-                                f"(clip {c.index}): {type(e).__name__}: {e}")
+                problems.append(Problem(f"{store.path / arr.path}: unreadable chunk for rows {c.start}..{c.stop - 1} "
+                                        f"(clip {c.index}): {type(e).__name__}: {e}", ds.name, c.index, group))
                 continue
             if name in nan_check:
                 v = _clip_rows(store, valid, fast, c.start, c.stop, True, deep)
@@ -165,12 +181,17 @@ def _check_done_clips(store: Store, ds: DatasetGroup, arrays: dict[str, zarr.Arr
 
 def check_store(path: str | Path, deep: bool = False) -> list[str]:
     """All problems found (empty list = valid store). Never raises for a broken store: reports it.
-    deep: also decode every feature-map row (default: verify their shard indices only)."""
+    deep: also decode every feature-map row (default: verify shard indices and chunk checksums only)."""
+    return [str(p) for p in audit_store(path, deep)]
+
+
+def audit_store(path: str | Path, deep: bool = False) -> list[str | Problem]:
+    """check_store's problems, those of one clip's data as `Problem`s (dataset, clip, status group)."""
     try:
         store = Store.open(path)
     except StoreError as e:
         return [str(e)]
-    problems: list[str] = []
+    problems: list[str | Problem] = []
     for name in store.datasets():
         ds = store.dataset(name)
         g, j = ds.group, ds.num_joints
@@ -191,7 +212,8 @@ def check_store(path: str | Path, deep: bool = False) -> list[str]:
                             n_rows, problems):
                 rows_ok[spec.name] = arr
         if "valid" in rows_ok:
-            _check_done_clips(store, ds, rows_ok, status, problems, nan_check=("pose3d_cam", "kp2d_gt"), deep=deep)
+            _check_done_clips(store, ds, rows_ok, status, problems, "rows", nan_check=("pose3d_cam", "kp2d_gt"),
+                              deep=deep)
         for bb in ds.backbones():
             bg = g["backbones"][bb]
             base = f"{store.path}/{name}/backbones/{bb}"
@@ -212,5 +234,5 @@ def check_store(path: str | Path, deep: bool = False) -> list[str]:
             if bst is None:
                 problems.append(f"{base}/status: missing array")
             elif "valid" in rows_ok:
-                _check_done_clips(store, ds, ok, bst[:], problems, deep=deep)
+                _check_done_clips(store, ds, ok, bst[:], problems, bb, deep=deep)
     return problems

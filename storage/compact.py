@@ -17,6 +17,7 @@ import numpy as np
 from schemas.arrays import DONE, FAILED
 from schemas.errors import InputError, StoreError
 from storage.encodings import parse_encoding
+from storage.faults import write_fault
 from storage.lock import StoreLock
 from storage.reader import Reader
 from storage.store import DatasetGroup, Store
@@ -94,7 +95,8 @@ def compact(path: str | Path, backbone: str, encoding: str, name: str | None = N
             raise StoreError(f"{ds.where('backbones')}: no backbone {backbone!r}; the store has: "
                              f"{', '.join(ds.backbones()) or 'none'}")
         t0 = time.perf_counter()
-        resumed = _prepare_target(ds, backbone, target, encoding, overwrite)
+        with write_fault(ds.where(f"backbones/{target}")):  # its metadata; the clips' writes name their arrays
+            resumed = _prepare_target(ds, backbone, target, encoding, overwrite)
         src_status, tgt_status = ds.status(backbone), ds.status(target)
         for i in np.flatnonzero((src_status == FAILED) & (tgt_status != DONE)):
             ds.mark_failed(int(i), target)
@@ -107,7 +109,8 @@ def compact(path: str | Path, backbone: str, encoding: str, name: str | None = N
             rows += ds.clip(ci).length
             if on_clip is not None:
                 on_clip(k + 1, len(todo))
-        store.consolidate()
+        with write_fault(f"{store.path}/zarr.json"):
+            store.consolidate()
         return {"store": str(path), "dataset": ds.name, "source": backbone, "target": target, "encoding": encoding,
                 "resumed": resumed, "clips_written": len(todo), "clips_done": int((ds.status(target) == DONE).sum()),
                 "rows_written": rows, "seconds": round(time.perf_counter() - t0, 2)}

@@ -2,11 +2,13 @@
 
 An encoding is chosen per backbone group (`pipeline extract --encoding`, `pipeline compact --encoding`) and recorded
 in the group's attributes (`encoding`, `codec`, and `keepbits` / `quantisation` where decode needs them); readers
-(storage/reader.py, storage/fastread.py) decode transparently and always return float16 (n, C, H, W).
+(storage/reader.py through storage/rowread.py) decode transparently and always return float16 (n, C, H, W).
 
 - lossless, one of `storage.codecs.CODEC_NAMES` (e.g. `blosc-zstd5`): fp16 bytes with byte-shuffle + zstd/lz4.
 - `bitround-k` (k = 1..9 kept mantissa bits of fp16's 10): each value is rounded to nearest (ties to even) with
-  numcodecs' BitRound before the lossless codec, so the stored array is plain fp16 and decode is free.
+  numcodecs' BitRound before the lossless stage (LOSSY_CODEC, blosc-zstd1; `bitround-k+CODEC` names another of
+  CODEC_NAMES, e.g. `bitround-2+blosc-zstd5`, the default before issue 14), so the stored array is plain fp16 and
+  decode is the lossless decode. The lossless stage changes bytes and speed, never the decoded values.
   Error <= 2^-(k+1) * |x| for normal fp16 numbers (<= 2^-(k+15) below 2^-14, the subnormals); the zeroed low
   bits make the shuffled bytes compress.
 - `int8`: per-row, per-channel affine 8-bit codes: for row n, channel c, offset = min, scale = (max - min) / 255
@@ -30,7 +32,9 @@ FP16_MANTISSA_BITS = 10
 BITROUND_NAMES = tuple(f"bitround-{k}" for k in range(1, FP16_MANTISSA_BITS))
 ENCODING_NAMES = (*CODEC_NAMES, *BITROUND_NAMES, "int8")
 QPARAMS_SUFFIX = "_scale_offset"  # int8: <level>_scale_offset (N, C, 2) float32 = (scale, offset) per channel
-LOSSY_CODEC = "blosc-zstd5"  # lossless stage after bit-rounding / of the int8 codes (bench/encodings_bench.py)
+# Lossless stage after bit-rounding / of the int8 codes: blosc-zstd1 encodes a bitround-2 HRNet-W32 row in ~2 core-ms
+# for 0.20x raw fp16; level 5 took ~10 core-ms for 0.19x (bench/encodings_bench.py codecs, docs/benchmarks.md).
+LOSSY_CODEC = "blosc-zstd1"
 INT8_LEVELS = 255
 
 
@@ -70,19 +74,30 @@ class Encoding:
 
 
 def parse_encoding(name: str) -> Encoding:
-    """Encoding for a name of ENCODING_NAMES; InputError listing the valid names otherwise."""
-    if name in CODEC_NAMES:
+    """Encoding for a name of ENCODING_NAMES, or `LOSSY+CODEC` (a bitround-k or int8 name with its lossless stage
+    named, e.g. `bitround-2+blosc-zstd5`); InputError listing the valid names otherwise."""
+    base, plus, codec = name.partition("+")
+    if plus and (base in CODEC_NAMES or codec not in CODEC_NAMES):
+        base = ""  # a lossless name takes no second codec; an unknown codec is an unknown name
+    if base in CODEC_NAMES:
         return Encoding(name, "lossless", name)
-    if name in BITROUND_NAMES:
-        return Encoding(name, "bitround", LOSSY_CODEC, int(name.split("-")[1]))
-    if name == "int8":
-        return Encoding(name, "int8", LOSSY_CODEC)
-    raise InputError(f"unknown encoding {name!r}; choose one of: {', '.join(ENCODING_NAMES)}")
+    if base in BITROUND_NAMES:
+        return Encoding(name, "bitround", codec or LOSSY_CODEC, int(base.split("-")[1]))
+    if base == "int8":
+        return Encoding(name, "int8", codec or LOSSY_CODEC)
+    raise InputError(f"unknown encoding {name!r}; choose one of: {', '.join(ENCODING_NAMES)} (a lossy one may name "
+                     f"its lossless stage: bitround-2+blosc-zstd5)")
 
 
 def group_encoding(attrs: dict) -> Encoding:
-    """The encoding a backbone group was written with (groups older than encodings: their lossless codec)."""
-    return parse_encoding(str(attrs.get("encoding", attrs.get("codec", "zstd3"))))
+    """The encoding a backbone group was written with (groups older than encodings: their lossless codec). The
+    recorded `codec` is the lossless stage its arrays were made with (bitround-k groups written before issue 14
+    used blosc-zstd5 under the same name)."""
+    enc = parse_encoding(str(attrs.get("encoding", attrs.get("codec", "zstd3"))))
+    codec = attrs.get("codec")
+    if enc.kind != "lossless" and codec in CODEC_NAMES and codec != enc.codec:
+        enc = Encoding(enc.name, enc.kind, codec, enc.keepbits)
+    return enc
 
 
 def bitround(maps: np.ndarray, keepbits: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from schemas.errors import StoreError
 from storage.codecs import DEFAULT_MAP_CODEC, compressors
 from storage.dataset import CLIP_STR_COLUMNS, DatasetBase
 from storage.encodings import QPARAMS_SUFFIX, group_encoding, parse_encoding
+from storage.faults import write_fault
 from storage.layout import new_array
 
 
@@ -151,5 +152,6 @@ class GroupCreation(DatasetBase):
             del grp[name]
         g = grp.create_group(name)
         g.attrs.update(meta or {})
-        a = create_row_array(g, IMPORT_ROW_ARRAYS["kp2d"], self.num_joints, self.n_rows, self.shard_rows)
-        a[:] = kp2d.astype(np.float32)
+        with write_fault(self.where(f"imports/{name}/kp2d")):
+            a = create_row_array(g, IMPORT_ROW_ARRAYS["kp2d"], self.num_joints, self.n_rows, self.shard_rows)
+            a[:] = kp2d.astype(np.float32)

@@ -1,4 +1,5 @@
-"""One writer run per store: an flock on `.<store name>.lock` next to the store, released by the OS even on SIGKILL.
+"""One writer run per store: an flock on `.<store name>.lock` next to the store, released by the OS even on SIGKILL
+(the file is removed on a normal release, so a finished or refused run leaves nothing beside the store).
 
 The lock file sits beside the store, not in it: zarr's group creation clears the store directory (it would delete a
 held lock) and warns about unknown files in it. Re-entrant within a process (the CLI takes the lock early, the flow
@@ -45,14 +46,18 @@ class StoreLock:
             self._owned = True
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = describe_holder(os.read(fd, 4096).decode(errors="replace"))
-            os.close(fd)
-            raise StoreError(f"--store {self.store} is being written by another run ({holder}); wait for it "
-                             f"to finish or stop it, then rerun (completed clips are kept)") from None
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = describe_holder(os.read(fd, 4096).decode(errors="replace"))
+                os.close(fd)
+                raise StoreError(f"--store {self.store} is being written by another run ({holder}); wait for it "
+                                 f"to finish or stop it, then rerun (completed clips are kept)") from None
+            if self._same_file(fd):
+                break
+            os.close(fd)  # its holder removed that file on release: lock the one at the path now
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime(
             "%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.orig_argv)}).encode())
@@ -66,11 +71,18 @@ class StoreLock:
         self._owned = False
         held = _HELD[self.path]
         held[1] -= 1
-        if held[1] == 0:
+        if held[1] == 0:  # the file goes while still locked: a run leaves nothing beside the store
             del _HELD[self.path]
-            os.ftruncate(held[0], 0)
+            self.path.unlink(missing_ok=True)
             fcntl.flock(held[0], fcntl.LOCK_UN)
             os.close(held[0])
+
+    def _same_file(self, fd: int) -> bool:
+        """The locked descriptor is still the file at the lock path (not one a releasing holder removed)."""
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
 
     def __enter__(self) -> StoreLock:
         return self.acquire()

@@ -6,6 +6,7 @@ import numpy as np
 
 from schemas.arrays import DONE, FAILED, PENDING
 from storage.dataset import DatasetBase, read_all
+from storage.faults import write_fault
 
 
 class ClipStatus(DatasetBase):
@@ -16,6 +17,12 @@ class ClipStatus(DatasetBase):
         arr = self.group["clips/status"] if backbone is None else self._backbone(backbone)["status"]
         return read_all(self.store.path, arr)
 
+    def clip_status(self, clip_index: int, backbone: str | None = None) -> int:
+        """The status of one clip: one chunk file read (chunk = 1 clip), not the whole (C,) array, so a per-clip
+        task costs O(1) files, not O(clips) (~840 files for full H36M)."""
+        arr = self.group["clips/status"] if backbone is None else self._backbone(backbone)["status"]
+        return int(arr[clip_index])
+
     def pending(self, backbone: str | None = None) -> list[int]:
         """Clip indices not yet DONE (rows, or rows + this backbone's outputs)."""
         st = self.status()
@@ -25,7 +32,8 @@ class ClipStatus(DatasetBase):
 
     def set_status(self, clip_index: int, value: int, backbone: str | None = None) -> None:
         arr = self.group["clips/status"] if backbone is None else self._backbone(backbone)["status"]
-        arr[clip_index] = value
+        with write_fault(f"{self.store.path}/{arr.path}"):
+            arr[clip_index] = value
 
     def mark_failed(self, clip_index: int, backbone: str | None = None) -> None:
         self.set_status(clip_index, FAILED, backbone)

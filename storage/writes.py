@@ -12,6 +12,7 @@ from schemas.arrays import BACKBONE_ROW_ARRAYS, DONE, OPTIONAL_ROW_ARRAYS, ROW_A
 from schemas.errors import StoreError
 from storage.dataset import ClipRow
 from storage.encodings import group_encoding
+from storage.faults import write_fault
 from storage.status import ClipStatus
 
 
@@ -41,10 +42,11 @@ class ValidatedWrites(ClipStatus):
         offset = int(self.group["clips/camera_offset"][clip_index])
         rows["camera"] = np.asarray(rows["camera"], dtype=np.int64) + offset
         sel = slice(clip.start, clip.stop)
-        for name, arr in rows.items():
-            self.group["rows"][name][sel] = np.asarray(arr, dtype=specs[name].dtype)
-        if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
-            self.group["clips/n_valid"][clip_index] = int(np.asarray(rows["valid"], dtype=bool).sum())
+        with write_fault(self.where("rows")):
+            for name, arr in rows.items():
+                self.group["rows"][name][sel] = np.asarray(arr, dtype=specs[name].dtype)
+            if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
+                self.group["clips/n_valid"][clip_index] = int(np.asarray(rows["valid"], dtype=bool).sum())
         self.set_status(clip_index, DONE)
 
     def _validate(self, specs: dict[str, ArraySpec], arrays: dict[str, np.ndarray], clip: ClipRow,
@@ -108,7 +110,8 @@ class ClipWriter:
             data = np.concatenate(self.buf[k]) if len(self.buf[k]) > 1 else self.buf[k][0]
             parts = self.encoding.encode(data[:n]) if k.rsplit("/", 1)[-1] in self.levels else {"": data[:n]}
             for suffix, part in parts.items():
-                self.g[k + suffix][start:start + n] = part
+                with write_fault(self.ds.where(f"backbones/{self.name}/{k}{suffix}")):
+                    self.g[k + suffix][start:start + n] = part
             self.buf[k] = [data[n:]] if len(data) > n else []
         self.buffered -= n
         self.written += n

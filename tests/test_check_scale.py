@@ -3,14 +3,17 @@ decodes every row. Real stores from tests/conftest.build_store, shards edited by
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import google_crc32c
 import numpy as np
+import pytest
 
 from storage.audit import check_store
-from storage.fastread import FastArray
+from storage.rowread import RowArrays
+from storage.shard_check import ShardIndex
 from tests._cli import PIPELINE
 from tests.conftest import build_store
 
@@ -54,25 +57,92 @@ def test_row_never_written_is_found_from_the_index(tmp_path: Path) -> None:
 
 def test_offset_past_the_data_is_found(tmp_path: Path) -> None:
     path = _store_with_entry(tmp_path, 2, None)  # chunk 2 starts beyond the shard's data
-    fa = FastArray.open(path, "h36m/backbones/hrnet32/s8")
-    fa.verify(8, 10)  # rows of the next shard are unaffected
+    ShardIndex.open(path, "h36m/backbones/hrnet32/s8").verify(8, 10)  # rows of the next shard are unaffected
     problems = check_store(path)
     assert len(problems) == 1 and "chunk 2 points past the shard data" in problems[0]
 
 
-def test_corrupt_payload_needs_deep(tmp_path: Path) -> None:
-    """Bytes inside a chunk, index intact: only a decode sees it; the default check (index only) passes."""
-    path = tmp_path / "s.zarr"
-    build_store(path)
+def _flip(path: Path, chunk: int, value: bytes = b"\xff") -> None:
+    """Overwrite the bytes of one inner chunk of SHARD (its index intact)."""
     shard = path / SHARD
     raw = bytearray(shard.read_bytes())
-    off, nb = (int(x) for x in _index(bytes(raw))[3])
-    raw[off:off + nb] = b"\xff" * nb
+    off, nb = (int(x) for x in _index(bytes(raw))[chunk])
+    raw[off:off + nb] = value * nb
     shard.write_bytes(bytes(raw))
+
+
+def test_corrupt_payload_is_found_by_its_checksum(tmp_path: Path) -> None:
+    """Bytes inside a chunk, index intact: the chunk's crc32c finds it in the default check (no decode), naming the
+    clip and the repair command; the CLI exits 1."""
+    path = tmp_path / "s.zarr"
+    build_store(path)
+    _flip(path, 3)
+    problems = check_store(path)
+    assert len(problems) == 1 and "hrnet32/s8: unreadable chunk for rows 0..9 (clip 0)" in problems[0]
+    assert "chunk 3 (row 3) fails its crc32c checksum" in problems[0]
+    assert "row 3 of clip 0 (S1/Walking 1/54138969)" in problems[0] and "--repair" in problems[0]
+    r = subprocess.run([PIPELINE, "check", str(path)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 1 and "1 problem(s)" in " ".join(r.stderr.split()), r.stderr
+
+
+def test_a_flip_that_still_decodes_is_caught_on_read(tmp_path: Path, monkeypatch) -> None:
+    """Uncompressed maps: a flipped byte decodes fine. With checksums the read fails naming the clip and the repair
+    command; a store written before checksums (no crc32c codec) reads it silently, as it always did."""
+    from schemas.errors import StoreError
+    from storage import layout
+
+    path = tmp_path / "s.zarr"
+    build_store(path, codec="none")
+    _flip(path, 3, b"\x01")
+    s8 = "h36m/backbones/hrnet32/s8"
+    with pytest.raises(StoreError, match=r"cannot read rows of s8 .*checksum.*corrupt chunk: row 0 of clip 0 "
+                                         r"\(S1/Walking 1/54138969\); run `pipeline check .* --repair`"):
+        RowArrays(path).take(s8, np.array([3]))
+    RowArrays(path).take(s8, np.array([2, 4]))  # the other rows of the shard read
+    monkeypatch.setattr(layout, "CHECKSUMS", False)
+    old = tmp_path / "old.zarr"
+    build_store(old, codec="none")
+    _flip(old, 3, b"\x01")
+    assert check_store(old) == [] and check_store(old, deep=True) == []  # silently wrong: why checksums exist
+    assert RowArrays(old).take("h36m/backbones/hrnet32/s8", np.array([3])).shape == (1, 8, 8, 6)
+
+
+def test_store_without_checksums_needs_deep(tmp_path: Path, monkeypatch) -> None:
+    """A store written before checksums: the default check verifies shard indexes only, `--deep` decodes."""
+    from storage import layout
+
+    monkeypatch.setattr(layout, "CHECKSUMS", False)
+    path = tmp_path / "s.zarr"
+    build_store(path)
+    _flip(path, 3)
     assert check_store(path) == []
     r = subprocess.run([PIPELINE, "check", str(path), "--deep"], capture_output=True,
                        text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 1
     err = " ".join(r.stderr.split())
     assert "1 problem(s)" in err and "hrnet32/s8: unreadable chunk for rows 0..9 (clip 0)" in err
-    assert "cannot decode chunk 3" in err
+    assert "cannot read rows of s8" in err and "corrupt chunk: row 0 of clip 0" in err
+
+
+def test_compact_adds_checksums_to_an_old_store(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from storage import layout
+    from storage.compact import compact
+
+    monkeypatch.setattr(layout, "CHECKSUMS", False)
+    path = tmp_path / "s.zarr"
+    build_store(path)
+    monkeypatch.setattr(layout, "CHECKSUMS", True)  # this version's compact writes the new group
+    compact(path, "hrnet32", "zstd3", name="hrnet32-crc")
+
+    def codecs(group: str) -> list[str]:
+        meta = json.loads((path / f"h36m/backbones/{group}/s8/zarr.json").read_text())
+        return [c["name"] for c in meta["codecs"][0]["configuration"]["codecs"]]
+
+    assert codecs("hrnet32") == ["bytes", "zstd"] and codecs("hrnet32-crc") == ["bytes", "zstd", "crc32c"]
+    reader, rows = RowArrays(path), np.arange(22)
+    np.testing.assert_array_equal(reader.take("h36m/backbones/hrnet32/s8", rows),
+                                  reader.take("h36m/backbones/hrnet32-crc/s8", rows))
+    assert check_store(path) == []

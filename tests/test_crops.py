@@ -90,13 +90,16 @@ def test_warp_matches_cv2_within_one_gray_level() -> None:
     torch.testing.assert_close(norm, (raw - mean) / std, rtol=0, atol=1e-4)
 
 
-def test_box_fully_outside_names_the_row() -> None:
+def test_box_mostly_outside_names_the_row() -> None:
     boxes = np.array([[0, 0, 10, 10], [700, 10, 800, 100]], np.float32)
-    with pytest.raises(InputError, match=r"clip X: row 1: crop box .* lies fully outside the 640x480 image"):
+    with pytest.raises(InputError, match=r"clip X: row 1: crop box .* lies mostly outside the 640x480 image "
+                                         r"\(0% inside"):
         check_boxes(boxes, 640, 480, where="clip X")
     with pytest.raises(InputError, match="row 7: crop box .* degenerate"):
         check_boxes(np.array([[5, 5, 5, 9]]), 640, 480, rows=np.array([7]))
-    check_boxes(np.array([[-5, -5, 1, 1]]), 640, 480)  # partly inside is fine
+    with pytest.raises(InputError, match=r"row 0: .* \(25% inside"):  # a quarter inside: mostly outside
+        check_boxes(np.array([[-10, -10, 10, 10]]), 640, 480)
+    check_boxes(np.array([[-5, -5, 15, 15]]), 640, 480)  # 56% inside is fine
 
 
 def test_flip_crops_and_flip_affine_agree() -> None:

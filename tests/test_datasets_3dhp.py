@@ -10,6 +10,7 @@ import pytest
 import scipy.io
 
 from pipeline.datasets import mpi3dhp
+from pipeline.datasets.base import FAILED
 from pipeline.datasets.mpi3dhp_files import read_calibration
 from pipeline.synth.mpi3dhp import synth_3dhp
 from schemas.camera import project
@@ -76,12 +77,13 @@ def test_bad_input(root, tmp_path):
         mpi3dhp.test_camera("TS7")
     r = tmp_path / "r"
     shutil.copytree(root, r)
-    (r / "S1/Seq1/annot.mat").write_text("garbage")
-    with pytest.raises(InputError, match="annot.mat"):
-        mpi3dhp.ADAPTER.list_clips(r, subjects=["S1"])
+    (r / "S1/Seq1/annot.mat").write_text("garbage")  # the sequence's clips fail alone, with the reason
+    clips, skips = mpi3dhp.ADAPTER.list_clips(r, subjects=["S1", "TS5"])
+    assert [c.subject for c in clips] == ["TS5"]
+    assert [(s.kind, s.clip) for s in skips] == [(FAILED, "S1/Seq1/*")] and "annot.mat" in skips[0].reason
     scipy.io.savemat(r / "TS5/annot_data.mat", {"annot2": np.zeros((2, 34))})  # v5 where HDF5 is expected
-    with pytest.raises(InputError, match="annot_data.mat"):
-        mpi3dhp.ADAPTER.list_clips(r, subjects=["TS5"])
+    clips, skips = mpi3dhp.ADAPTER.list_clips(r, subjects=["TS5"])
+    assert clips == [] and skips[0].kind == FAILED and "annot_data.mat" in skips[0].reason
     (r / "S1/Seq1/camera.calibration").write_text("hello\n")
     with pytest.raises(InputError, match="camera.calibration"):
         read_calibration(r / "S1/Seq1/camera.calibration")

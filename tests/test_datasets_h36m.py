@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.datasets import h36m
+from pipeline.datasets.base import FAILED, TRUNCATED
 from pipeline.datasets.h36m_cameras import (
     CAMERA_IDS,
     EXTRINSICS,
@@ -19,6 +20,8 @@ from pipeline.datasets.h36m_cameras import (
     euler_to_matrix,
     parse_metadata_xml,
 )
+from pipeline.datasets.video import iter_video_frames
+from pipeline.synth.encode import write_video
 from pipeline.synth.h36m import EXTRA_VIDEO_FRAMES, camera_background, render_video_frames, sequence, synth_h36m
 from schemas.camera import Camera, project, world_to_camera
 from schemas.errors import InputError
@@ -196,12 +199,33 @@ def test_truncated_and_garbage_video(root, tmp_path):
         list(clip.frames())
 
 
-def test_wrong_pose_file_format(root, tmp_path):
+def test_bad_pose_file_fails_its_clips_alone(root, tmp_path):
     r = tmp_path / "r"
     shutil.copytree(root, r)
-    (r / "S1/MyPoseFeatures/D3_Positions/TakingPhoto.cdf").write_text("not a cdf")
-    with pytest.raises(InputError, match="TakingPhoto.cdf"):
-        h36m.ADAPTER.list_clips(r)
+    all_clips = h36m.ADAPTER.list_clips(r)[0]
+    cdf = r / "S1/MyPoseFeatures/D3_Positions/TakingPhoto.cdf"
+    data = cdf.read_bytes()
+    for bad, what in ((b"not a cdf", "cannot read as an H36M pose .cdf"), (data[: len(data) // 2], "truncated"),
+                      (b"", "the file is empty (0 bytes)")):
+        cdf.write_bytes(bad)
+        clips, skips = h36m.ADAPTER.list_clips(r)
+        failed = [s for s in skips if s.kind == FAILED]
+        assert [s.source for s in failed] == [str(cdf)] and failed[0].clip == "S1/Photo/*"
+        assert what in failed[0].reason and "--actions" in failed[0].reason, failed[0].reason
+        assert [c.key for c in clips] == [c.key for c in all_clips if c.action != "Photo"]
+
+
+def test_mocap_longer_than_its_video_is_truncated_with_a_note(root, tmp_path):
+    r = tmp_path / "r"
+    shutil.copytree(root, r)
+    video = r / "S1" / "Videos" / "Directions 1.54138969.mp4"
+    write_video(video, list(iter_video_frames(root / "S1" / "Videos" / video.name, [0])), 50)  # 1 frame of N
+    clips, skips = h36m.ADAPTER.list_clips(r, actions=["Directions 1"])
+    clip = next(c for c in clips if c.camera_id == "54138969")
+    assert clip.length == 1 and len(list(clip.frames())) == 1
+    note = [s for s in skips if s.kind == TRUNCATED]
+    assert [s.source for s in note] == [str(video)]
+    assert f"the mocap has {N} frames, the video 1: rows truncated to the video's 1" in note[0].reason
 
 
 def test_subjects_with_builtin_extrinsics():

@@ -1,7 +1,8 @@
-"""Map encodings (storage/encodings.py): golden values, error bounds, store round trips, fast read == zarr read."""
+"""Map encodings (storage/encodings.py): golden values, error bounds, store round trips, row reader == zarr read."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ from storage.encodings import (
     parse_encoding,
     quantize_int8,
 )
-from storage.fastread import FastArray
 from storage.reader import Reader
+from storage.rowread import RowArrays
 from tests._cli import PIPELINE
 from tests.conftest import SMALL_LEVELS, build_store
 
@@ -56,7 +57,15 @@ def encoded_store(path: Path, encoding: str, seed: int = 0) -> tuple[Path, dict[
 def test_parse_lists_valid_names_and_records_attrs():
     with pytest.raises(InputError, match=r"unknown encoding 'bitround-10'; choose one of: none, .*bitround-9, int8"):
         parse_encoding("bitround-10")
-    assert parse_encoding("bitround-3").attrs() == {"encoding": "bitround-3", "codec": "blosc-zstd5", "keepbits": 3}
+    assert parse_encoding("bitround-3").attrs() == {"encoding": "bitround-3", "codec": "blosc-zstd1", "keepbits": 3}
+    assert parse_encoding("bitround-2+blosc-zstd5").attrs() == {"encoding": "bitround-2+blosc-zstd5",
+                                                                "codec": "blosc-zstd5", "keepbits": 2}
+    for bad in ("bitround-2+lz9", "blosc-zstd5+zstd1", "int8+"):
+        with pytest.raises(InputError, match=f"unknown encoding '{re.escape(bad)}'"):
+            parse_encoding(bad)
+    # a bitround group written before issue 14 (blosc-zstd5 under the same name) reports its recorded codec
+    old = group_encoding({"encoding": "bitround-2", "codec": "blosc-zstd5", "keepbits": 2})
+    assert (old.name, old.codec, old.keepbits) == ("bitround-2", "blosc-zstd5", 2)
     assert parse_encoding("int8").stored_dtype == "uint8" and parse_encoding("zstd3").kind == "lossless"
     assert group_encoding({"codec": "blosc-zstd1"}).name == "blosc-zstd1"  # groups written before encodings
     assert set(CODEC_NAMES) < set(ENCODING_NAMES)
@@ -117,7 +126,7 @@ def test_store_round_trip_and_fast_read_equals_zarr(tmp_path, encoding):
             x = written[key][rows].astype(np.float64)
             assert out.dtype == np.float16 and out.shape == x.shape and g[key].dtype == enc.stored_dtype
             stored = g[key].oindex[rows]  # zarr's own read of what is on disk
-            assert np.array_equal(FastArray.open(path, g[key].path).read(rows), stored), key
+            assert np.array_equal(RowArrays(path).take(g[key].path, rows), stored), key
             if enc.kind == "lossless":
                 np.testing.assert_array_equal(out, x)
             elif enc.kind == "bitround":
@@ -126,11 +135,25 @@ def test_store_round_trip_and_fast_read_equals_zarr(tmp_path, encoding):
                 assert np.all(np.abs(out.astype(np.float64) - x) <= bound)
             else:
                 qz = g[key + QPARAMS_SUFFIX].oindex[rows]
-                assert np.array_equal(FastArray.open(path, g[key + QPARAMS_SUFFIX].path).read(rows), qz)
+                assert np.array_equal(RowArrays(path).take(g[key + QPARAMS_SUFFIX].path, rows), qz)
                 np.testing.assert_array_equal(out, dequantize_int8(stored, qz))  # fast decode == zarr + decode
                 half = qz[:, :, 0, None, None] / 2
                 assert np.all(np.abs(out.astype(np.float32) - x) <= half * 1.0001 + np.abs(x) * 2.0 ** -11 + 1e-7)
     assert g.attrs["encoding"] == encoding
+
+
+def test_lossless_stage_changes_bytes_never_values(tmp_path):
+    """The default bitround-2 (blosc-zstd1) and the old default bitround-2+blosc-zstd5 store the same values (so
+    the same MPJPE); old groups keep reading and their recorded codec is what their arrays use."""
+    new, written = encoded_store(tmp_path / "new.zarr", "bitround-2")
+    old, _ = encoded_store(tmp_path / "old.zarr", "bitround-2+blosc-zstd5")
+    rows = np.arange(Reader(new).num_rows)
+    a, b = Reader(new).read(rows, maps=True), Reader(old).read(rows, maps=True)
+    for lv in SMALL_LEVELS:
+        np.testing.assert_array_equal(a[lv], b[lv])
+        np.testing.assert_array_equal(a[lv], bitround(written[lv], 2))
+    g = zarr.open_group(str(new), mode="r")["h36m/backbones/hrnet32"]
+    assert g["s4"].metadata.codecs[0].codecs[1].to_dict()["configuration"]["clevel"] == 1
 
 
 def test_extract_cli_rejects_unknown_encoding(tmp_path):

@@ -31,7 +31,7 @@ def test_flow_run_task_runs_and_artifacts(prefect_server: str, clean_run, dask_c
         fr = client.read_flow_run(fid)
         assert fr.state.is_completed(), fr.state
         assert client.read_flow(fr.flow_id).name == "extract"
-        assert fr.parameters["dataset"] == "h36m"
+        assert fr.parameters["request"]["dataset"] == "h36m"  # the ExtractRequest, whole
         trs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])),
                                     sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200)
         clips = [t for t in trs if t.name.startswith("clip-")]

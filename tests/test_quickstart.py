@@ -43,4 +43,4 @@ def test_readme_commands_as_typed(prefect_server, tmp_path):
     assert f"evaluating the latest run: {run.relative_to(tmp_path)}" in out.splitlines()[0]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["metrics"]["P1"]["mean_over_frames"] > 0
-    assert sorted(os.listdir(tmp_path)) == ["data", "runs", "store"]
+    assert sorted(os.listdir(tmp_path)) == [".store.lock", "data", "runs", "store"]  # the lock sits beside the store

@@ -1,6 +1,6 @@
 """On-disk layout: a fresh store's chunk and shard files are flat (`c.i.0.0.0`, no nested chunk directories),
-joint features are sharded one row per inner chunk (the fast reader's layout), and a store written with zarr's
-nested "/" keys (stores made before) reads identically (fast reader and zarr) and passes `pipeline check`."""
+joint features are sharded one row per inner chunk (read one row at a time), and a store written with zarr's
+nested "/" keys (stores made before) reads identically (row reader and zarr) and passes `pipeline check`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import storage.layout
 from pipeline.joint_features import derive_joint_features
 from storage.audit import check_store, store_info
 from storage.compact import compact
-from storage.fastread import FastArray
 from storage.reader import ROW_FIELDS, Reader
+from storage.rowread import RowArrays
 from tests.conftest import SMALL_LEVELS, build_store
 
 MAPS = ("s4", "s8", "s16", "s32")
@@ -41,7 +41,7 @@ def _store(path: Path) -> Path:
 def test_fresh_store_is_flat_and_joint_features_are_sharded_per_row(tmp_path: Path) -> None:
     path = _store(tmp_path / "s.zarr")
     arrays = _arrays(path)
-    assert len(arrays) == 9 + 5 + 1 + 3 + 4 + 2  # rows/*, clips/*, cameras, kp2d/score/status, maps, joints
+    assert len(arrays) == 9 + 6 + 1 + 3 + 4 + 2  # rows/*, clips/* (with fps), cameras, kp2d/score/status, maps, joints
     for name, meta in arrays.items():
         d = path / name
         assert meta["chunk_key_encoding"] == {"name": "default", "configuration": {"separator": "."}}, name
@@ -56,8 +56,6 @@ def test_fresh_store_is_flat_and_joint_features_are_sharded_per_row(tmp_path: Pa
     feat = zarr.open_group(str(path), mode="r")["h36m/backbones/hrnet32/joints/feat"]
     dim = sum(c for c, _, _ in SMALL_LEVELS.values())
     assert feat.chunks == (1, 17, dim) and feat.shards == (8, 17, dim)
-    fast = FastArray.open(path, feat.path)
-    assert fast is not None and fast.sharded  # the Reader's joint-feature reads take the per-row fast path
     rows = np.array([27, 0, 5, 16, 5, 20])
     np.testing.assert_array_equal(Reader(path, joint_features=True).read(rows, joint_features=True)
                                   ["joint_features"], feat.oindex[rows])
@@ -80,9 +78,7 @@ def test_nested_layout_store_reads_identically_and_passes_check(tmp_path: Path, 
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
     g_old = zarr.open_group(str(old), mode="r")
     for name in ("h36m/rows/pose3d_cam", "h36m/backbones/hrnet32/s8", "h36m/backbones/hrnet32/joints/feat"):
-        fast = FastArray.open(old, name)
-        assert fast is not None, name  # nested keys still take the fast path ...
-        np.testing.assert_array_equal(fast.read(rows), g_old[name].oindex[rows], err_msg=name)  # ... == zarr
+        np.testing.assert_array_equal(RowArrays(old).take(name, rows), g_old[name].oindex[rows], err_msg=name)
 
     assert check_store(old) == [] and check_store(old, deep=True) == []
     info_old, info_new = store_info(old)["datasets"]["h36m"], store_info(new)["datasets"]["h36m"]
@@ -97,11 +93,11 @@ def test_nested_layout_store_reads_identically_and_passes_check(tmp_path: Path, 
 
 
 def test_other_chunk_key_encodings_name_files_as_zarr_does(tmp_path: Path) -> None:
-    """The fast reader takes file names from the metadata's encoding, whatever it is (here zarr v2-style keys)."""
+    """The row reader takes file names from the metadata's encoding, whatever it is (here zarr v2-style keys)."""
     encoding = {"name": "v2", "configuration": {"separator": "."}}
     g = zarr.open_group(str(tmp_path / "x.zarr"), mode="w")
     a = g.create_array("a", shape=(10, 3), chunks=(1, 3), shards=(5, 3), dtype="f2", chunk_key_encoding=encoding)
     a[:] = np.arange(30, dtype=np.float16).reshape(10, 3)
     assert sorted(p.name for p in (tmp_path / "x.zarr/a").iterdir()) == ["0.0", "1.0", "zarr.json"]
     rows = np.array([9, 0, 4, 5])
-    np.testing.assert_array_equal(FastArray.open(tmp_path / "x.zarr", "a").read(rows), a.oindex[rows])
+    np.testing.assert_array_equal(RowArrays(tmp_path / "x.zarr").take("a", rows), a.oindex[rows])

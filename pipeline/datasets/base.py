@@ -10,16 +10,41 @@ from typing import ClassVar
 from pipeline.clip import Clip
 from schemas.errors import InputError
 
+SKIPPED, FAILED, TRUNCATED = "skipped", "failed", "truncated"
+
 
 @dataclass(frozen=True)
 class Skip:
-    """A raw file an adapter left out on purpose, and why (logged and reported, never silent)."""
+    """A raw file an adapter left out or adjusted, and why (logged and reported, never silent).
+
+    kind: SKIPPED (left out on purpose: not part of the layout, a known-bad file), FAILED (an annotation file that
+    should have made clips but is unreadable or inconsistent: its clips `clip` count as failed and the run exits 1,
+    while every other clip proceeds) or TRUNCATED (the clip was shortened to what its files agree on)."""
 
     source: str
     reason: str
+    kind: str = SKIPPED
+    clip: str = ""  # FAILED: the clip key(s) the file would have made, e.g. 'S1/Walking 1/*'
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"
+
+
+def failed_file(source: str | Path, error: Exception, clip: str, hint: str) -> Skip:
+    """A FAILED Skip from the InputError that reading an annotation file raised (it names the file and what is
+    wrong) plus what to do."""
+    return Skip(str(source), f"{error}; {hint}", FAILED, clip)
+
+
+def no_clips_message(dataset: str, root: Path, skips: list[Skip]) -> str:
+    """The error for a root that yields no clip: why each file was skipped (the first few), or that nothing
+    matched the layout."""
+    if not skips:
+        return (f"--root {root}: no {dataset} clips found: nothing under it matches the {dataset} layout; "
+                "point --root at the dataset folder (README 'Raw data layouts') or pass the right --dataset")
+    shown = "; ".join(str(s) for s in skips[:4]) + (f"; ... ({len(skips) - 4} more)" if len(skips) > 4 else "")
+    return (f"--root {root}: no {dataset} clips found; {len(skips)} file(s) skipped: {shown}. Check the layout "
+            "(README 'Raw data layouts') or pass the right --dataset")
 
 
 def require_root(root: Path, dataset: str) -> Path:

@@ -4,7 +4,9 @@ Poses: cdf variable `Pose` (1, N, 96) = 32 joints, world mm -> `h36m17` (VideoPo
 frame mm; GT 2D = projection with distortion (px). Cameras: `<root>/metadata.xml` when present, else the built-in
 published table (`h36m_cameras`). Action names follow VideoPose3D (TakingPhoto -> Photo, WalkingDog -> WalkDog;
 the file stem "<Action> <sub>" or "<Action>" is the npz key), so 2D detection npz files align. Videos longer than
-the mocap are truncated to the mocap length. S11 "Directions" (corrupt video in the real data) is skipped.
+the mocap are truncated to the mocap length; mocap longer than its video to the video's length (reported, one line).
+An unreadable .cdf fails its action's clips alone (the others proceed). S11 "Directions" (corrupt video in the real
+data) is skipped.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ import cdflib
 import numpy as np
 
 from pipeline.clip import Clip
-from pipeline.datasets.base import DatasetAdapter, Skip, check_stride, missing_subjects, require_root
+from pipeline.datasets.base import (
+    TRUNCATED,
+    DatasetAdapter,
+    Skip,
+    check_stride,
+    failed_file,
+    missing_subjects,
+    require_root,
+)
 from pipeline.datasets.h36m_cameras import CAMERA_IDS, builtin_camera, parse_metadata_xml
-from pipeline.datasets.video import iter_video_frames, video_fps
+from pipeline.datasets.video import iter_video_frames, video_fps, video_frame_count
 from schemas.camera import Camera, project, world_to_camera
 from schemas.errors import InputError
 from schemas.joints import convert
@@ -47,11 +57,13 @@ def vp3d_name(action: str, subaction: str) -> str:
 
 def read_cdf_pose(path: Path) -> np.ndarray:
     """(N, 32, 3) float64 world mm from an H36M D3_Positions .cdf (variable `Pose`, (1, N, 96))."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
         pose = np.asarray(cdflib.CDF(str(path))["Pose"], dtype=np.float64)
     except Exception as e:  # cdflib raises plain OSError/ValueError/KeyError on foreign files
-        raise InputError(f"{path}: not an H36M pose file (cdf with variable 'Pose'): {type(e).__name__}: {e}") \
-            from None
+        raise InputError(f"{path}: cannot read as an H36M pose .cdf with variable 'Pose' ({type(e).__name__}: {e}); "
+                         "the file is truncated, corrupt or of another kind") from None
     if pose.size == 0 or pose.shape[-1] != 96:
         raise InputError(f"{path}: variable 'Pose' has shape {pose.shape}, expected (1, N, 96) (32 joints x 3)")
     return pose.reshape(-1, 32, 3)
@@ -76,6 +88,17 @@ def get_camera(table: dict[tuple[str, str], Camera] | None, subject: str, camera
 def _subject_dirs(root: Path) -> list[str]:
     return sorted((p.name for p in root.iterdir() if p.is_dir() and re.fullmatch(r"S\d+", p.name)),
                   key=lambda s: int(s[1:]))
+
+
+def _frames(n_mocap: int, video: Path, stride: int, skips: list[Skip]) -> np.ndarray:
+    """Source frames of a clip: the mocap's, truncated to the video's length (container header) when the video is
+    shorter (a TRUNCATED note); videos longer than the mocap are truncated to it silently (documented)."""
+    n_video = video_frame_count(video)
+    n = n_mocap if n_video <= 0 else min(n_mocap, n_video)
+    if n < n_mocap:
+        skips.append(Skip(str(video), f"the mocap has {n_mocap} frames, the video {n_video}: rows truncated to the "
+                                      f"video's {n}", TRUNCATED))
+    return np.arange(0, n, stride, dtype=np.int32)
 
 
 class H36M(DatasetAdapter):
@@ -124,9 +147,12 @@ class H36M(DatasetAdapter):
                     skips.extend(Skip(str(p), f"no pose file {pdir}/{name}.cdf (or its TakingPhoto/WalkingDog "
                                               "spelling)") for p in by_cam.values())
                     continue
-                world = read_cdf_pose(pose_file)
-                world17 = convert(world, "h36m32", JOINT_SET)
-                frames = np.arange(0, world17.shape[0], stride, dtype=np.int32)
+                try:
+                    world17 = convert(read_cdf_pose(pose_file), "h36m32", JOINT_SET)
+                except InputError as e:  # this action's clips fail; every other clip proceeds
+                    skips.append(failed_file(pose_file, e, f"{subject}/{name}/*", "re-download or re-export it, "
+                                             "or leave the action out with --actions"))
+                    continue
                 for cam_id in sorted(by_cam, key=lambda c: (CAMERA_IDS.index(c) if c in CAMERA_IDS else 99, c)):
                     video = by_cam[cam_id]
                     known = CAMERA_IDS if table is None else sorted({c for s, c in table if s == subject})
@@ -134,6 +160,7 @@ class H36M(DatasetAdapter):
                         skips.append(Skip(str(video), f"camera id {cam_id} is not in the H36M camera table "
                                                       f"({', '.join(known)})"))
                         continue
+                    frames = _frames(world17.shape[0], video, stride, skips)
                     cam = get_camera(table, subject, cam_id)
                     cam3d = world_to_camera(world17[frames], cam.R_w2c, cam.t_w2c)
                     n = frames.size

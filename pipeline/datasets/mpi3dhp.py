@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.clip import Clip
-from pipeline.datasets.base import DatasetAdapter, Skip, check_stride, missing_subjects, require_root
+from pipeline.datasets.base import DatasetAdapter, Skip, check_stride, failed_file, missing_subjects, require_root
 from pipeline.datasets.mpi3dhp_files import read_annot_data_mat, read_annot_mat, read_calibration
 from pipeline.datasets.video import iter_image_files, iter_video_frames, video_fps
 from schemas.camera import Camera
@@ -65,16 +65,26 @@ def _rows(n: int, stride: int, start: int = 0) -> np.ndarray:
 
 def _train_clips(subject: str, sdir: Path, root: Path, stride: int, actions: list[str] | None,
                  clips: list[Clip], skips: list[Skip]) -> None:
-    for seq_dir in sorted(p for p in sdir.iterdir() if p.is_dir() and re.fullmatch(r"Seq\d+", p.name)):
+    seqs = sorted(p for p in sdir.iterdir() if p.is_dir() and re.fullmatch(r"Seq\d+", p.name))
+    if not seqs:
+        skips.append(Skip(str(sdir), "no Seq<n> folders (3dhp train layout: S<n>/Seq<n>/imageSequence/video_<cam>.avi "
+                                     "+ annot.mat + camera.calibration)"))
+    for seq_dir in seqs:
         seq = seq_dir.name
         if actions is not None and seq not in actions:
             continue
         annot_file, calib_file = seq_dir / "annot.mat", seq_dir / "camera.calibration"
-        for f in (annot_file, calib_file):
-            if not f.is_file():
-                raise InputError(f"3dhp: {f} is missing; every S*/Seq* folder needs annot.mat and camera.calibration")
-        annot = read_annot_mat(annot_file)
-        cams = read_calibration(calib_file)
+        try:  # a sequence with a missing or unreadable annotation fails alone; the others proceed
+            for f in (annot_file, calib_file):
+                if not f.is_file():
+                    raise InputError(f"3dhp: {f} is missing; every S*/Seq* folder needs annot.mat and "
+                                     "camera.calibration")
+            annot = read_annot_mat(annot_file)
+            cams = read_calibration(calib_file)
+        except InputError as e:
+            skips.append(failed_file(seq_dir, e, f"{subject}/{seq}/*", "restore the file (re-download it), or "
+                                     "leave the sequence out with --actions"))
+            continue
         n_annot = annot["annot2"].shape[1]
         n = min(n_annot, TRAIN_FRAMES.get((int(subject[1:]), int(seq[3:])), n_annot))
         frames = _rows(n, stride)
@@ -142,7 +152,11 @@ class MPI3DHP(DatasetAdapter):
             if subject in train:
                 _train_clips(subject, train[subject], root, stride, actions, clips, skips)
             elif actions is None or TEST_ACTION in actions:
-                clips.append(_test_clip(subject, test[subject], root, stride))
+                try:
+                    clips.append(_test_clip(subject, test[subject], root, stride))
+                except InputError as e:
+                    skips.append(failed_file(test[subject], e, f"{subject}/{TEST_ACTION}/*", "restore the file "
+                                             "(re-download it), or leave the subject out with --subjects"))
         return clips, skips
 
     def camera_table(self, root: Path | None = None) -> list[dict]:

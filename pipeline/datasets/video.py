@@ -67,3 +67,13 @@ def video_fps(path: Path) -> float | None:
     except (av.FFmpegError, OSError, IndexError):
         return None
     return float(rate) if rate else None
+
+
+def video_frame_count(path: Path) -> int:
+    """Frames of the first video stream from the container header; 0 when the header does not say or the file does
+    not open (decoding the clip then fails it, with the reason)."""
+    try:
+        with av.open(str(path)) as container:
+            return int(container.streams.video[0].frames or 0)
+    except (av.FFmpegError, OSError, IndexError):
+        return 0

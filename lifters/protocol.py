@@ -55,6 +55,16 @@ def paper_keypoints(cache: str | Path, dataset: str | None, backbone: str | None
     return bb, (f"2D source: {bb}'s own detections (the papers use CPN; import them with {how})")
 
 
+def joint_feature_keypoints(reader: Reader, paper: str) -> tuple[str, str | None]:
+    """(2D source, notice or None) of a joint-feature model (capf-s): the source its cached joint features were
+    sampled at (`pipeline derive --keypoints`), with a notice when that is not the protocol's `paper` source."""
+    sampled = str(reader.joints_group().attrs["keypoints"])
+    if sampled == paper:
+        return sampled, None
+    return sampled, (f"2D source: {label_2d(sampled)}, the source the joint features were sampled at (the "
+                     f"protocol's is {paper}; `pipeline derive` samples at gt or the backbone's detections)")
+
+
 def target_array(dataset: str, target: str | None) -> str:
     """rows/<array> of the 3D target (`target` None: the dataset's standard one); InputError if unknown."""
     target = target or DEFAULT_TARGET.get(dataset, "annot3")

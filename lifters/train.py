@@ -36,7 +36,7 @@ from lifters.evaluate import predict, quick_p1, to_device
 from lifters.interrupt import StopRequest
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
-from lifters.protocol import paper_keypoints, resolve_flips, row_stride, target_array
+from lifters.protocol import joint_feature_keypoints, paper_keypoints, resolve_flips, row_stride, target_array
 from lifters.recipes import PAPER_2D
 from schemas.device import check_device
 from schemas.errors import InputError, Interrupted
@@ -60,6 +60,8 @@ class Trainer:
             probe = open_reader(cfg.cache, cfg.dataset, cfg.backbone, "gt", need_maps=needs_maps,
                                 need_joint_features=needs_jf)
             cfg.keypoints, note = paper_keypoints(cfg.cache, probe.dataset, probe.backbone)
+            if needs_jf:  # joint features were sampled at one 2D source: the model's 2D must be that one
+                cfg.keypoints, note = joint_feature_keypoints(probe, cfg.keypoints)
             self.notes += [note] if note else []
         self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps,
                                   need_joint_features=needs_jf)

@@ -230,3 +230,19 @@ def test_dry_run_prints_the_recipe_and_the_flags_over_it(small_store, tmp_path):
     assert "0.0002" in lines["lr"] and lines["lr"].rstrip().endswith("flag")
     assert "ST Sec. 4.2: 256 (H36M)" in lines["batch_size"] and "x0.5 every 5 epochs" in lines["schedule"]
     assert "GT 2D" in res.output and "train 17, test 5" in res.output and not (tmp_path / "d").exists()
+
+
+def test_capf_s_2d_source_is_the_one_its_joint_features_were_sampled_at(tmp_path):
+    """capf-s reads joint features sampled at one 2D source (`pipeline derive --keypoints`): its paper 2D source
+    is that one, with a notice when it is not the protocol's (an imported cpn)."""
+    from pipeline.joint_features import derive_joint_features
+
+    path = tmp_path / "s.zarr"
+    build_store(path, lengths=((("S1", "Walking", "1"), 10), (("S9", "Walking", "1"), 9)))
+    derive_joint_features(str(path), "hrnet32", "hrnet32")
+    ds = Store.open(path, mode="r+").dataset("h36m")
+    ds.add_import("cpn", np.full((ds.n_rows, 17, 2), 100.0, np.float32))
+    cfg = resolve_config("capf-s", "paper", {"cache": str(path), "out": str(tmp_path / "r"), "workers": 0,
+                                             "frames": 3, "model_cfg": {"dim": 8, "depth": 1, "heads": 2}})
+    t = Trainer(cfg, progress=False)
+    assert cfg.keypoints == "hrnet32" and any("joint features were sampled at" in n for n in t.notes)

@@ -20,3 +20,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a red error line to stderr and return an Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """'S1, S5,' -> ['S1', 'S5']; None (the option was not given, or named nothing) -> None."""
+    items = [v.strip() for v in value.split(",") if v.strip()] if value else []
+    return items or None

@@ -10,12 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.app import app, console
+from cli.app import app, console, csv_list
 from schemas.errors import InputError
-
-
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 @app.command("synth")
@@ -34,7 +30,7 @@ def synth_cmd(
     from pipeline.synth import synth_dataset
 
     t0 = time.perf_counter()
-    summary = synth_dataset(dataset, out, _csv(subjects), _csv(actions), frames, seed, size)
+    summary = synth_dataset(dataset, out, csv_list(subjects), csv_list(actions), frames, seed, size)
     console.print(f"[green]synth {dataset}[/]: {summary} in {time.perf_counter() - t0:.1f} s")
 
 

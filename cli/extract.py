@@ -15,15 +15,17 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.app import app, console, err_console
+from cli.app import app, console, csv_list, err_console
 from flows.request import DATA_ENV, DEFAULT_STORE, ExtractRequest, default_root
 from pipeline.backbone_specs import BACKBONES, BOX_MODES
 from pipeline.datasets.registry import DATASET_NAMES
 from schemas.errors import InputError
 
 
-def _split(value: str | None) -> tuple[str, ...] | None:
-    return tuple(s.strip() for s in value.split(",") if s.strip()) or None if value else None
+def _names(value: str | None) -> tuple[str, ...] | None:
+    """A comma list option as the request's tuple (None when not given)."""
+    names = csv_list(value)
+    return tuple(names) if names else None
 
 
 @app.command()
@@ -68,7 +70,7 @@ def extract(
     req = ExtractRequest(
         dataset=dataset, root=str(root if root is not None else default_root(dataset)), store=str(store),
         backbone=backbone, checkpoint=str(checkpoint) if checkpoint else None, device=device,
-        subjects=_split(subjects), actions=_split(actions), frame_stride=frame_stride, flip=flip,
+        subjects=_names(subjects), actions=_names(actions), frame_stride=frame_stride, flip=flip,
         batch_size=batch_size, box=box, retries=retries, encoding=encoding, shard_rows=shard_rows, workers=workers,
         dask_address=dask_address, gpus_per_worker=gpus_per_worker, torch_threads=torch_threads,
         joint_features=joint_features, joint_keypoints=joint_keypoints).validate()

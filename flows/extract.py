@@ -139,9 +139,7 @@ def extract_flow(request: ExtractRequest) -> dict | Failed:
         _emit("cluster", dashboard=dashboard)
         kw = {k: v for k, v in (("codec", r.encoding), ("shard_rows", r.shard_rows)) if v is not None}
         try:
-            plan = make_plan(dataset, r.root, store, req, subjects=list(r.subjects) if r.subjects else None,
-                             actions=list(r.actions) if r.actions else None, frame_stride=r.frame_stride,
-                             flip=r.flip, **kw)
+            plan = make_plan(dataset, r.root, store, req, flip=r.flip, **r.clip_filters(), **kw)
             if r.joint_features:  # created once here, before the clip tasks write into it
                 Store.open(store, mode="r+").dataset(dataset).add_joint_features(backbone, r.joint_keypoints)
         except CacheError as e:  # a user error: fail the run with its message, no traceback

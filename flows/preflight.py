@@ -38,9 +38,7 @@ def check_store_target(req: ExtractRequest, joint_set: str) -> None:
 
 def preflight(req: ExtractRequest) -> None:
     """The checks of this module, cheapest first; CacheError (one line) on the first problem."""
-    clips, skips = get_adapter(req.dataset).list_clips(
-        Path(req.root), subjects=list(req.subjects) if req.subjects else None, frame_stride=req.frame_stride,
-        actions=list(req.actions) if req.actions else None)
+    clips, skips = get_adapter(req.dataset).list_clips(Path(req.root), **req.clip_filters())
     if not clips:
         failed = [s for s in skips if s.kind == FAILED]
         raise InputError(no_clips_message(req.dataset, Path(req.root), failed or skips))

@@ -119,6 +119,11 @@ class ExtractRequest:
         """Dask resources each clip task requires (GPU=n with --gpus-per-worker), else None."""
         return {"GPU": self.gpus_per_worker} if self.gpus_per_worker > 0 else None
 
+    def clip_filters(self) -> dict:
+        """The adapter's `list_clips` filters of this request: subjects, actions (lists or None), frame_stride."""
+        return {"subjects": list(self.subjects) if self.subjects else None,
+                "actions": list(self.actions) if self.actions else None, "frame_stride": self.frame_stride}
+
     def backbone_request(self) -> BackboneRequest:
         return BackboneRequest(self.backbone, self.checkpoint, self.device)
 

@@ -119,16 +119,15 @@ def resolve_config(model: str, recipe: str, given: dict[str, Any], lr_decay: flo
     if model in MODELS and not MODELS[model].temporal:
         base["frames"] = 1
     flags = {k: v for k, v in given.items() if v is not None}
-    sched = r.schedule
+    changes: dict[str, Any] = {}
     if lr_decay is not None:
-        sched = replace(sched, gamma=float(lr_decay))
-        flags["schedule"] = sched.as_dict()
+        changes["gamma"] = float(lr_decay)
     if lr_step is not None:
-        sched = replace(sched, **_parse_lr_step(lr_step))
-        flags["schedule"] = sched.as_dict()
+        changes.update(_parse_lr_step(lr_step))
     if warmup_epochs is not None:
-        sched = replace(sched, warmup_epochs=int(warmup_epochs))
-        flags["schedule"] = sched.as_dict()
+        changes["warmup_epochs"] = int(warmup_epochs)
+    if changes:
+        flags["schedule"] = replace(r.schedule, **changes).as_dict()
     overrides = sorted(k for k in flags if k in base)
     return TrainConfig(model=model, **{**base, **flags, "recipe": recipe, "overrides": overrides})
 

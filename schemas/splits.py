@@ -37,10 +37,6 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
 )}
 DEFAULT_PROTOCOL: dict[str, str] = {"h36m": "p1", "3dhp": "3dhp", "muco": "muco"}
 
-SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
-    d: {"train": PROTOCOLS[p].train, "test": PROTOCOLS[p].test} for d, p in DEFAULT_PROTOCOL.items()}
-
-
 def get_protocol(dataset: str, name: str | None = None) -> Protocol:
     """Protocol `name` (None: the dataset's standard one); KeyError naming the known ones for this dataset."""
     name = name or DEFAULT_PROTOCOL.get(dataset)

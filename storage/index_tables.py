@@ -11,7 +11,7 @@ import numpy as np
 
 from schemas.arrays import DONE
 from schemas.errors import StoreError
-from schemas.splits import SPLITS
+from schemas.splits import split_subjects
 from storage.reader_base import ReaderBase
 from storage.store import ClipRow
 
@@ -52,10 +52,11 @@ class IndexTables(ReaderBase):
         """(n,) int64 row indices of ready clips, filtered by subjects or a named split, every `stride`-th frame."""
         if stride < 1:
             raise StoreError(f"frame stride must be >= 1, got {stride}")
-        if split is not None:
-            if self.dataset not in SPLITS or split not in SPLITS[self.dataset]:
-                raise StoreError(f"no split {split!r} for dataset {self.dataset!r}")
-            subjects = SPLITS[self.dataset][split]
+        if split is not None:  # the dataset's standard protocol
+            try:
+                subjects = split_subjects(self.dataset, split)
+            except KeyError as e:
+                raise StoreError(str(e).strip("'\"")) from None
         counts = self.clip_valid_counts if valid_only else None
         out = []
         for c in self.ready_clips():

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from lifters.config import make_model, model_kwargs
-from lifters.data import BatchKeys, LiftingData, make_loader
+from lifters.data import LiftingData
+from lifters.loader import BatchKeys, make_loader
 from lifters.losses import mpjpe_loss
 from lifters.models.param_groups import param_groups
 from pipeline.backbones import RandomInitWarning, build_backbone

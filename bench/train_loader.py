@@ -11,7 +11,7 @@ the store vs from an in-memory copy of the same arrays.
 Prints the ratios and writes bench/out/train_loader.json.
 
 3. `--null-model`: the loader's own capacity. The training step is replaced by a fixed sleep (--step-ms, 1 ms), the
-   loader is `lifters.data.make_loader` as training builds it (--workers, default from the cores available; pinned
+   loader is `lifters.loader.make_loader` as training builds it (--workers, default from the cores available; pinned
    memory on CUDA), batches of --batch-size random train rows with all four levels; prints samples/s and the
    data-wait share (time blocked in `next(loader)` / step time, the first batch apart) and writes
    bench/out/train_loader_null.json. Only this part runs with --null-model.
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from lifters.config import TrainConfig
-from lifters.data import BatchKeys, LiftingData, default_workers, make_loader
+from lifters.data import LiftingData
+from lifters.loader import BatchKeys, default_workers, make_loader
 from lifters.train import Trainer
 from storage.reader import ROW_FIELDS, Reader
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from lifters.data import default_workers
+from lifters.loader import default_workers
 from lifters.models.base import Lifter
 from lifters.models.registry import MODELS, build_model
 from lifters.recipes import get_recipe
@@ -31,7 +31,7 @@ class TrainConfig:
     standard one); flip_aug / flip_test: flip augmentation (p = 0.5) / flip-test at evaluation; eval_every: steps
     between test-split evaluations (0: at every epoch end); max_steps: the run's length in optimizer steps, past
     the epochs if need be (None: epochs decide); workers: loader processes (0: read in the training process;
-    default: lifters.data.default_workers(), from the cores available); frames: window length T of
+    default: lifters.loader.default_workers(), from the cores available); frames: window length T of
     temporal models (odd; 1 for single-frame models); overrides: the fields set by flags over the recipe."""
 
     model: str

@@ -21,8 +21,9 @@ import torch
 from lifters import metrics as M
 from lifters.checkpoint import check_fingerprint, load_checkpoint, load_weights, store_fingerprint
 from lifters.config import TrainConfig, make_model
-from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
+from lifters.data import LiftingData, open_reader, split_rows
 from lifters.flip import unflip_pose_3d
+from lifters.loader import BatchKeys, make_loader
 from lifters.models.base import Lifter
 from lifters.protocol import DATASET_JOINT_SET, has_flipped_inputs, label_2d, paper_keypoints, row_stride, target_array
 from schemas.errors import InputError, StoreError

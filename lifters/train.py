@@ -31,9 +31,10 @@ from lifters.checkpoint import (
     store_fingerprint,
 )
 from lifters.config import TrainConfig, make_model, model_kwargs
-from lifters.data import BatchKeys, LiftingData, check_windows, make_loader, open_reader, split_rows
+from lifters.data import LiftingData, check_windows, open_reader, split_rows
 from lifters.evaluate import predict, quick_p1, to_device
 from lifters.interrupt import StopRequest
+from lifters.loader import BatchKeys, make_loader
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
 from lifters.protocol import joint_feature_keypoints, paper_keypoints, resolve_flips, row_stride, target_array

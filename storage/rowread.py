@@ -9,7 +9,7 @@ storage/codecs.py. Missing chunks read as the fill value; unreadable bytes raise
 
 Handles are per process (`RowArrays` reopens in a new process id and pickles empty). tensorstore runs its own
 threads and aborts a forked child that uses it after its parent did, so such a child gets a StoreError instead:
-start workers with forkserver or spawn (lifters.data.worker_context, Dask's default) as zarr already required.
+start workers with forkserver or spawn (lifters.loader.worker_context, Dask's default) as zarr already required.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _context() -> ts.Context:
     if _CONTEXT is not None and _CONTEXT[0] != os.getpid():
         raise StoreError("the store is read in a process forked from one that already read it, which tensorstore "
                          "cannot do (it aborts); start worker processes with 'forkserver' or 'spawn' (e.g. "
-                         "DataLoader(multiprocessing_context='forkserver'), as lifters.data.make_loader does)")
+                         "DataLoader(multiprocessing_context='forkserver'), as lifters.loader.make_loader does)")
     if _CONTEXT is None:
         _CONTEXT = (os.getpid(), ts.Context({"cache_pool": {"total_bytes_limit": 0}}))
     return _CONTEXT[1]

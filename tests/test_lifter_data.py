@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from lifters.data import BatchKeys, LiftingData, make_loader, open_reader, split_rows
+from lifters.data import LiftingData, open_reader, split_rows
+from lifters.loader import BatchKeys, make_loader
 from schemas.camera import camera_field
 from schemas.errors import StoreError
 from schemas.joints import H36M_17

@@ -62,7 +62,8 @@ def joint_feature_keypoints(reader: Reader, paper: str) -> tuple[str, str | None
     if sampled == paper:
         return sampled, None
     return sampled, (f"2D source: {label_2d(sampled)}, the source the joint features were sampled at (the "
-                     f"protocol's is {paper}; `pipeline derive` samples at gt or the backbone's detections)")
+                     f"protocol's is {paper}: `pipeline derive {reader.path} --backbone {reader.backbone} "
+                     f"--joint-features --keypoints {paper} --replace` samples at it)")
 
 
 def target_array(dataset: str, target: str | None) -> str:

@@ -3,8 +3,10 @@
 `sample_joint_features` is the pure stage function; `derive_joint_features` fills a store's
 `<dataset>/backbones/<name>/joints/feat` (N, J, D) float16 (and `joints/flip/feat` for flipped maps) from the maps
 already in the store, clip by clip (resumable: `joints/status` flips to DONE after a clip's rows are written).
-The 2D source sampled at is "gt" (rows/kp2d_gt) or the backbone's own detections (its kp2d); image px go to map
-coordinates with the stored crop affine exactly as the lifters' `ref` input (`schemas.crop_coords.image_to_ref`).
+The 2D source sampled at is any the store's Reader serves: "gt" (rows/kp2d_gt), a backbone's own detections
+(backbones/<name>/kp2d) or an imported source (imports/<name>/kp2d, `pipeline import-2d`, e.g. CPN as CA-PF-S);
+all are image px, taken to map coordinates with each row's stored crop affine exactly as the lifters' `ref` input
+(`schemas.crop_coords.image_to_ref`). joints/ attrs record the source (`keypoints`).
 """
 
 from __future__ import annotations
@@ -48,12 +50,6 @@ class DeriveResult:
     rows: int
 
 
-def _keypoint_source(reader_kp: str, backbone: str) -> str:
-    if reader_kp not in ("gt", backbone):
-        raise InputError(f"--keypoints must be 'gt' or the backbone's own detections {backbone!r}, got {reader_kp!r}")
-    return reader_kp
-
-
 def derive_clip(reader: Reader, ds, backbone: str, clip_index: int, crop_hw: tuple[int, int], perm: np.ndarray,
                 chunk: int) -> None:
     """Sample one clip's stored maps at its 2D joints, write joints/feat (+ flip/feat), then mark the clip DONE."""
@@ -78,17 +74,19 @@ def _derive_rows(reader: Reader, j, clip, crop_hw: tuple[int, int], perm: np.nda
 
 def derive_joint_features(store: str, backbone: str, keypoints: str = "gt", dataset: str | None = None,
                           clips: list[int] | None = None,
-                          progress: Callable[[int, int], None] | None = None) -> DeriveResult:
+                          progress: Callable[[int, int], None] | None = None, replace: bool = False) -> DeriveResult:
     """Cache joint features of `backbone` in `store` from its stored maps (no backbone run). Clips whose joint
-    features are DONE are skipped (resume); only clips whose rows and maps are DONE are derived. `clips`
+    features are DONE are skipped (resume); only clips whose rows and maps are DONE are derived. `keypoints`: the
+    2D source sampled at (the Reader's StoreError lists the store's sources for an unknown one); `replace`:
+    joint features sampled at another source are deleted and sampled anew (else a StoreError). `clips`
     restricts the work to those clip indices; `progress(done, total)` is called after each clip."""
-    reader = Reader(store, dataset=dataset, backbone=backbone, keypoints=_keypoint_source(keypoints, backbone))
+    reader = Reader(store, dataset=dataset, backbone=backbone, keypoints=keypoints)
     if reader.backbone is None:
         raise StoreError(f"{store}/{reader.dataset}: no backbone maps to sample; run `pipeline extract` with "
                          f"--backbone first")
     ds = Store.open(store, mode="r+").dataset(reader.dataset)
     with write_fault(ds.where(f"backbones/{backbone}/joints")):
-        j = ds.add_joint_features(backbone, keypoints)
+        j = ds.add_joint_features(backbone, keypoints, replace)
     bb_attrs = dict(ds.group["backbones"][backbone].attrs)
     crop_hw = tuple(int(x) for x in bb_attrs.get("input_size", DEFAULT_CROP_HW))
     perm = JOINT_SETS[reader.attrs["joint_set"]].flip_permutation()

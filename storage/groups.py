@@ -116,19 +116,22 @@ class GroupCreation(DatasetBase):
                                           f"channel of {lvl}: value = code * scale + offset"})
         return g
 
-    def add_joint_features(self, backbone: str, keypoints: str) -> zarr.Group:
+    def add_joint_features(self, backbone: str, keypoints: str, replace: bool = False) -> zarr.Group:
         """Create (or return, on resume) backbones/<backbone>/joints: feat (N, J, D) float16 with D = sum of the
         level channels in map order, chunk = 1 row (the read unit), shard = shard_rows rows (the write unit), the
         backbone's lossless codec; status (C,) int8 per clip; flip/feat when the backbone has flipped maps.
-        attrs: levels {name: channels}, dim D, keypoints (the 2D source the maps were sampled at). StoreError if
-        it exists sampled at another 2D source."""
+        attrs: levels {name: channels}, dim D, keypoints (the 2D source the maps were sampled at). If it exists
+        sampled at another 2D source: StoreError, or with `replace` it is deleted and created anew."""
         g = self._backbone(backbone)
         if "joints" in g:
             j = g["joints"]
-            if j.attrs.get("keypoints") != keypoints:
+            if j.attrs.get("keypoints") == keypoints:
+                return j
+            if not replace:
                 raise StoreError(f"{self.where('backbones/' + backbone + '/joints')} exists, sampled at "
-                                 f"{j.attrs.get('keypoints')!r} 2D; this run asks for {keypoints!r}")
-            return j
+                                 f"{j.attrs.get('keypoints')!r} 2D; this run asks for {keypoints!r} "
+                                 f"(`pipeline derive --replace` resamples)")
+            del g["joints"]
         levels = {k: int(v[0]) for k, v in g.attrs["levels"].items()}
         dim = sum(levels.values())
         j = g.create_group("joints")

@@ -83,6 +83,49 @@ def test_derive_round_trip_and_resume(tmp_path: Path):
                                   ["joint_features"], want)
 
 
+def test_derive_at_an_imported_source(tmp_path: Path):
+    """`derive --keypoints cpn` samples at the imported 2D (image px through each row's crop affine, as the
+    detections): an import equal to GT gives exactly the GT features (golden round trip), the joints/ attrs name
+    the source; joint features of another source need --replace; an unknown source names the store's sources."""
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    build_store(a)
+    ds = Store.open(a, mode="r+").dataset("h36m")
+    g, rng = ds.group, np.random.default_rng(0)
+    for lv, shape in SMALL_LEVELS.items():  # maps that vary in space, crops that hold the joints (0..1000 px)
+        g[f"backbones/hrnet32/{lv}"][:] = rng.normal(size=(ds.n_rows, *shape)).astype(np.float16)
+    g["rows/affine"][:] = np.tile(np.float32([[0.18, 0.0, 3.0], [0.0, 0.24, 5.0]]), (ds.n_rows, 1, 1))
+    shutil.copytree(a, b)
+    gt = np.asarray(g["rows/kp2d_gt"][:])
+    ds.add_import("cpn", gt)
+    ds.add_import("shifted", gt + 7.0)
+    runner = CliRunner()
+    res = runner.invoke(app, ["derive", str(a), "--backbone", "hrnet32", "--joint-features", "--keypoints", "cpn"])
+    assert res.exit_code == 0 and "sampled at cpn 2D" in res.output, res.output
+    assert derive_joint_features(str(b), "hrnet32").rows == 22  # the same store sampled at GT
+    rows = Reader(a).rows()
+    fa = Reader(a, joint_features=True).read(rows, fields=(), joint_features=True)["joint_features"]
+    fb = Reader(b, joint_features=True).read(rows, fields=(), joint_features=True)["joint_features"]
+    np.testing.assert_array_equal(fa, fb)
+    assert dict(Reader(a).group["backbones/hrnet32/joints"].attrs)["keypoints"] == "cpn"
+
+    args = ["derive", str(a), "--backbone", "hrnet32", "--joint-features", "--keypoints", "shifted"]
+    res = runner.invoke(app, args)
+    assert isinstance(res.exception, StoreError) and "sampled at 'cpn' 2D" in str(res.exception)
+    assert "--replace" in str(res.exception)
+    assert runner.invoke(app, [*args, "--replace"]).exit_code == 0
+    r = Reader(a, keypoints="shifted", joint_features=True)
+    d = r.read(rows, fields=("affine",), maps=True, joint_features=True)
+    want = sample_joint_features({lv: d[lv] for lv in SMALL_LEVELS}, image_to_ref(gt[rows] + 7.0, d["affine"],
+                                                                                 (256, 192)))
+    np.testing.assert_array_equal(d["joint_features"], want)
+    assert not np.array_equal(d["joint_features"], fa)
+    assert dict(r.group["backbones/hrnet32/joints"].attrs)["keypoints"] == "shifted"
+
+    res = runner.invoke(app, ["derive", str(a), "--backbone", "hrnet32", "--joint-features", "--keypoints", "dpn"])
+    assert isinstance(res.exception, StoreError) and res.exit_code == 1
+    assert "no 2D source 'dpn'; available: gt, hrnet32, cpn, shifted" in str(res.exception)
+
+
 def test_derive_bad_input(tmp_path: Path):
     store = tmp_path / "s.zarr"
     build_store(store, with_maps=False)

@@ -234,7 +234,8 @@ def test_dry_run_prints_the_recipe_and_the_flags_over_it(small_store, tmp_path):
 
 def test_capf_s_2d_source_is_the_one_its_joint_features_were_sampled_at(tmp_path):
     """capf-s reads joint features sampled at one 2D source (`pipeline derive --keypoints`): its paper 2D source
-    is that one, with a notice when it is not the protocol's (an imported cpn)."""
+    is that one, with a notice naming the derive command when it is not the protocol's (an imported cpn); sampled
+    at cpn, capf-s trains on cpn with no notice."""
     from pipeline.joint_features import derive_joint_features
 
     path = tmp_path / "s.zarr"
@@ -246,3 +247,11 @@ def test_capf_s_2d_source_is_the_one_its_joint_features_were_sampled_at(tmp_path
                                              "frames": 3, "model_cfg": {"dim": 8, "depth": 1, "heads": 2}})
     t = Trainer(cfg, progress=False)
     assert cfg.keypoints == "hrnet32" and any("joint features were sampled at" in n for n in t.notes)
+    assert any("--joint-features --keypoints cpn --replace" in n for n in t.notes)
+    # sampled at the imported cpn (as CA-PF-S): capf-s trains on cpn 2D, no notice
+    derive_joint_features(str(path), "hrnet32", "cpn", replace=True)
+    cfg = resolve_config("capf-s", "paper", {"cache": str(path), "out": str(tmp_path / "r2"), "workers": 0,
+                                             "frames": 3, "model_cfg": {"dim": 8, "depth": 1, "heads": 2}})
+    t = Trainer(cfg, progress=False)
+    assert cfg.keypoints == "cpn" and t.reader.keypoints == "cpn"
+    assert not any("2D source" in n for n in t.notes), t.notes

@@ -43,8 +43,8 @@ class ValidatedWrites(ClipStatus):
         self._validate(specs, rows, clip, "rows")
         offset = int(self.group["clips/camera_offset"][clip_index])
         rows["camera"] = np.asarray(rows["camera"], dtype=np.int64) + offset
-        RowWriter(self.store.path).write(clip.start, {self.group["rows"][name].path: np.asarray(arr, specs[name].dtype)
-                                                      for name, arr in rows.items()})
+        data = {f"{self.group.path}/rows/{name}": np.asarray(arr, specs[name].dtype) for name, arr in rows.items()}
+        RowWriter(self.store.path).write(clip.start, data)
         if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
             with write_fault(self.where("clips/n_valid")):
                 self.group["clips/n_valid"][clip_index] = int(np.asarray(rows["valid"], dtype=bool).sum())

@@ -27,14 +27,15 @@ class RowWriter:
         self._open: dict[str, ts.TensorStore] = {}
 
     def write(self, start: int, data: Mapping[str, np.ndarray]) -> None:
-        """Write data[path] (n, *row_shape) into rows [start, start + n) of each array `root/path`, all arrays at
-        once; returns when every write has landed (or failed). A failed write (disk full, an immutable file)
-        raises the one-line StoreError of storage/faults.py naming the file and the cause."""
+        """Write data[path] (n, *row_shape), cast to the array's dtype, into rows [start, start + n) of each array
+        `root/path`, all arrays at once; returns when every write has landed (or failed). A failed write (disk
+        full, an immutable file) raises the one-line StoreError of storage/faults.py naming the file and cause."""
         futures = {}
         for path, a in data.items():
             if path not in self._open:
                 self._open[path] = open_array(self.root, path, write=True)
-            futures[path] = self._open[path][start:start + len(a)].write(np.ascontiguousarray(a))
+            arr = self._open[path]  # cast as zarr's assignment did (tensorstore itself casts only 'safe'ly)
+            futures[path] = arr[start:start + len(a)].write(np.ascontiguousarray(a, dtype=arr.dtype.numpy_dtype))
         errors = []
         for path, f in futures.items():  # wait for all: nothing of this call is still writing when it returns
             try:

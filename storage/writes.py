@@ -87,7 +87,7 @@ class ClipWriter:
         self.written = 0
         self.shard = ds.shard_rows
         self.encoding = group_encoding(dict(self.g.attrs))
-        self.rows = RowWriter(ds.store.path)
+        self.io = RowWriter(ds.store.path)  # tensorstore handles of the arrays, kept for the clip
 
     def append(self, batch: dict[str, np.ndarray]) -> None:
         missing = sorted(set(self.names) - set(batch))
@@ -113,7 +113,7 @@ class ClipWriter:
             parts = self.encoding.encode(data[:n]) if k.rsplit("/", 1)[-1] in self.levels else {"": data[:n]}
             out.update({f"{self.g.path}/{k}{suffix}": part for suffix, part in parts.items()})
             self.buf[k] = [data[n:]] if len(data) > n else []
-        self.rows.write(self.clip.start + self.written, out)  # every array at once (storage/rowwrite.py)
+        self.io.write(self.clip.start + self.written, out)  # every array at once (storage/rowwrite.py)
         self.buffered -= n
         self.written += n
 

@@ -60,3 +60,19 @@ def test_all_zero_rows_keep_their_chunks(tmp_path: Path) -> None:
     w.close()
     np.testing.assert_array_equal(zarr.open_array(str(path / "h36m/backbones/hrnet32/s8"))[3], 0)
     ShardIndex.open(path, "h36m/backbones/hrnet32/s8").verify(0, 8)
+
+
+def test_rows_are_cast_to_the_arrays_dtype(tmp_path: Path) -> None:
+    """float64 2D / float32 maps are stored as the arrays' float32 / float16, as zarr's assignment did (tensorstore
+    alone refuses such casts)."""
+    path = tmp_path / "s.zarr"
+    build_store(path, lengths=((("S1", "Walking", "1"), 8),), codec="zstd3")
+    ds = Store.open(path, mode="r+").dataset("h36m")
+    batch = backbone_batch(np.arange(8))
+    w = ds.backbone_writer("hrnet32", 0)
+    w.append({k: v.astype(np.float64 if k.startswith("kp2d") else np.float32) for k, v in batch.items()})
+    w.close()
+    got = RowArrays(path).read({f"h36m/backbones/hrnet32/{k}": np.arange(8) for k in ("kp2d", "s4")})
+    np.testing.assert_array_equal(got["h36m/backbones/hrnet32/kp2d"], batch["kp2d"])
+    np.testing.assert_array_equal(got["h36m/backbones/hrnet32/s4"], batch["s4"])
+    assert got["h36m/backbones/hrnet32/s4"].dtype == np.float16

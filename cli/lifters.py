@@ -99,9 +99,11 @@ def train(
     from lifters.runs import new_run_dir
     from lifters.train import saved_config
 
+    if resume and out is None:
+        raise UsageError("--resume needs --out RUN_DIR: the run to continue")
+    if not resume and cache is None:
+        raise UsageError("--cache STORE is required (the store to train from, e.g. ./store)")
     if out is None:
-        if resume:
-            raise UsageError("--resume needs --out RUN_DIR: the run to continue")
         out = new_run_dir(model)
         console.print(f"run directory: [bold]{out}[/] (pass --out to choose)", highlight=False)
 
@@ -119,8 +121,6 @@ def train(
         load_checkpoint(out / "last.pt", expect_model=model)
         cfg = resumed_config(saved, {**given, "model": model, "out": str(out)})
     else:
-        if cache is None:
-            raise InputError("--cache STORE is required (the store to train from)")
         cfg = resolve_config(model, recipe, {**given, "out": str(out)}, lr_decay=lr_decay, lr_step=lr_step,
                              warmup_epochs=warmup_epochs)
         _print_recipe(cfg)

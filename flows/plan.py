@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.work import BackboneRequest, get_backbone
+from flows.work import BackboneRequest
+from pipeline.backbone_specs import BACKBONES
+from pipeline.backbones import backbone_attrs
 from pipeline.clip import Clip
 from pipeline.datasets.base import FAILED, no_clips_message
 from pipeline.datasets.registry import get_adapter
@@ -42,8 +44,9 @@ def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRe
                            optional_rows=tuple(clips[0].optional_rows()))
     idx = ds.allocate([c.meta() for c in clips], [c.length for c in clips], [c.cameras for c in clips],
                       [c.fps for c in clips])
-    backbone = get_backbone(req)
-    ds.add_backbone(req.name, backbone.levels, attrs=backbone.attrs(), codec=codec, flip=flip)
+    spec = BACKBONES[req.name]  # levels and attributes from the spec: no model is built in the planning process
+    checkpoint = Path(req.checkpoint) if req.checkpoint else None
+    ds.add_backbone(req.name, spec.levels(), attrs=backbone_attrs(spec, checkpoint), codec=codec, flip=flip)
     pending = set(ds.pending(req.name))
     todo = [(i, c) for i, c in zip(idx, clips, strict=True) if i in pending]
     return Plan(str(store), dataset, todo, len(clips), len(clips) - len(todo), skips)

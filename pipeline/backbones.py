@@ -196,26 +196,41 @@ class Backbone:
 
     def attrs(self) -> dict[str, Any]:
         """JSON-ready description for the store's backbones/<name> attributes."""
-        mm = load_mmpose()
-        return {
-            "name": self.name,
-            "config": self.config_name,
-            "mmpose_version": mm.version,
-            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else "random-init",
-            "checkpoint_sha256": self.checkpoint_sha256,
-            "random_init": self.random_init,
-            "random_seed": RANDOM_SEED if self.random_init else None,
-            "input_size": list(self.input_size),
-            "heatmap_size": list(HEATMAP_SIZE),
-            "num_keypoints": NUM_KEYPOINTS,
-            "keypoint_set": "coco17",
-            "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "order": "RGB"},
-            "strides": dict(self.strides),
-            "channels": {lv: c for lv, (c, _, _) in self.levels.items()},
-            "levels": {lv: list(s) for lv, s in self.levels.items()},
-            "taps": TAPS[self.spec.family],
-            "codec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.codec_cfg.items()},
-        }
+        return backbone_attrs(self.spec, self.checkpoint, self.checkpoint_sha256, self.codec_cfg)
+
+
+def backbone_attrs(spec: BackboneSpec, checkpoint: Path | None, checkpoint_sha256: str | None = None,
+                   codec_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The store's backbones/<name> attributes of `spec` with `checkpoint` (None: random init), without building
+    the model: the heatmap codec is read from the mmpose config, the checkpoint's sha256 from the file."""
+    mm = load_mmpose()
+    if codec_cfg is None:
+        from mmengine.config import Config
+
+        codec_cfg = dict(Config.fromfile(str(mm.config_path(spec.config_name))).codec)
+    if checkpoint is not None and checkpoint_sha256 is None:
+        checkpoint_sha256 = file_sha256(Path(checkpoint))
+    levels = spec.levels()
+    random_init = checkpoint is None
+    return {
+        "name": spec.name,
+        "config": spec.config_name,
+        "mmpose_version": mm.version,
+        "checkpoint": str(checkpoint) if checkpoint is not None else "random-init",
+        "checkpoint_sha256": checkpoint_sha256,
+        "random_init": random_init,
+        "random_seed": RANDOM_SEED if random_init else None,
+        "input_size": list(INPUT_SIZE),
+        "heatmap_size": list(HEATMAP_SIZE),
+        "num_keypoints": NUM_KEYPOINTS,
+        "keypoint_set": "coco17",
+        "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "order": "RGB"},
+        "strides": dict(STRIDES),
+        "channels": {lv: c for lv, (c, _, _) in levels.items()},
+        "levels": {lv: list(s) for lv, s in levels.items()},
+        "taps": TAPS[spec.family],
+        "codec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in codec_cfg.items()},
+    }
 
 
 def check_checkpoint(name: str, checkpoint: Path) -> None:

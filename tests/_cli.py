@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
+BARE_ENV = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`pipeline ARGS` in a subprocess with a bare environment (no venv on PATH, wide console), output captured."""
+    return subprocess.run([PIPELINE, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env=BARE_ENV)

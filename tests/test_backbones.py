@@ -11,7 +11,7 @@ import torch
 from _mmpose_direct import direct_forward
 
 from pipeline.backbone_specs import BACKBONES
-from pipeline.backbones import Backbone, RandomInitWarning, build_backbone
+from pipeline.backbones import Backbone, RandomInitWarning, backbone_attrs, build_backbone
 from schemas.arrays import HRNET_W32_LEVELS
 from schemas.errors import InputError
 
@@ -35,6 +35,7 @@ def crops() -> torch.Tensor:
     return torch.randn(2, 3, 256, 192, generator=torch.Generator().manual_seed(1))
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_hrnet32_taps_match_a_direct_forward(w32: Backbone, crops: torch.Tensor) -> None:
     assert w32.levels == HRNET_W32_LEVELS
     assert w32.strides == {"s4": 4, "s8": 8, "s16": 16, "s32": 32} and w32.input_size == (256, 192)
@@ -49,6 +50,7 @@ def test_hrnet32_taps_match_a_direct_forward(w32: Backbone, crops: torch.Tensor)
     torch.testing.assert_close(hm, w32.model.head(w32.model.backbone(crops)), rtol=0, atol=1e-6)
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_random_init_is_deterministic_and_leaves_global_rng(w32: Backbone, crops: torch.Tensor) -> None:
     state = torch.get_rng_state()
     again = _build("hrnet32")
@@ -62,6 +64,18 @@ def test_random_init_is_deterministic_and_leaves_global_rng(w32: Backbone, crops
     assert attrs["levels"]["s32"] == [256, 8, 6] and "pre-hook" in attrs["taps"]
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
+def test_attrs_without_a_model_equal_the_built_backbones(w32: Backbone, tmp_path: Path) -> None:
+    """The planner writes the store's backbone attributes from the spec alone (no model built): the same dict."""
+    assert backbone_attrs(BACKBONES["hrnet32"], None) == w32.attrs()
+    ckpt = tmp_path / "w.pth"
+    torch.save({"state_dict": w32.model.state_dict()}, ckpt)
+    a = backbone_attrs(BACKBONES["hrnet32"], ckpt)
+    assert a["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest() and a["random_init"] is False
+    assert a["codec"]["heatmap_size"] == [48, 64] and a["levels"]["s4"] == [32, 64, 48]
+
+
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 @pytest.mark.parametrize("name", ["hrnet48", "res50"])
 def test_other_backbones_tap_shapes(name: str, crops: torch.Tensor) -> None:
     bb = _build(name)
@@ -118,6 +132,7 @@ def _check_loaded(bb: Backbone, w32: Backbone, ref: tuple, crops: torch.Tensor, 
     assert bb.attrs()["checkpoint"] == str(path)
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_mmpose_checkpoint_round_trip(tmp_path: Path, w32: Backbone, trained: dict, trained_ref: tuple,
                                       crops: torch.Tensor) -> None:
     path = tmp_path / "hrnet_w32_coco.pth"
@@ -125,6 +140,7 @@ def test_mmpose_checkpoint_round_trip(tmp_path: Path, w32: Backbone, trained: di
     _check_loaded(build_backbone("hrnet32", checkpoint=path), w32, trained_ref, crops, path)
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_original_hrnet_release_layout(tmp_path: Path, w32: Backbone, trained: dict, trained_ref: tuple,
                                        crops: torch.Tensor) -> None:
     raw = {}
@@ -151,6 +167,7 @@ def test_checkpoint_missing_or_not_mmpose(tmp_path: Path) -> None:
         build_backbone("hrnet32", checkpoint=tmp_path / "raw.pth")
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_checkpoint_of_another_architecture(tmp_path: Path, w32: Backbone) -> None:
     res50 = _build("res50")
     torch.save({"state_dict": res50.model.state_dict()}, tmp_path / "res50.pth")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
-from tests._cli import PIPELINE
+import pytest
+
+from tests._cli import run_cli as run
 from tests.conftest import build_store
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PIPELINE, *args], capture_output=True, text=True,
-                          timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+pytestmark = pytest.mark.e2e  # the installed console script in a subprocess
 
 
 def test_info_json_lists_every_array_with_bytes_and_ratio(small_store):

@@ -71,6 +71,7 @@ def _flip(path: Path, chunk: int, value: bytes = b"\xff") -> None:
     shard.write_bytes(bytes(raw))
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_corrupt_payload_is_found_by_its_checksum(tmp_path: Path) -> None:
     """Bytes inside a chunk, index intact: the chunk's crc32c finds it in the default check (no decode), naming the
     clip and the repair command; the CLI exits 1."""
@@ -108,6 +109,7 @@ def test_a_flip_that_still_decodes_is_caught_on_read(tmp_path: Path, monkeypatch
     assert RowArrays(old).take("h36m/backbones/hrnet32/s8", np.array([3])).shape == (1, 8, 8, 6)
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_store_without_checksums_needs_deep(tmp_path: Path, monkeypatch) -> None:
     """A store written before checksums: the default check verifies shard indexes only, `--deep` decodes."""
     from storage import layout

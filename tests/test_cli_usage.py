@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from tests._cli import PIPELINE
 
+pytestmark = pytest.mark.e2e  # the installed console script in a subprocess, every command
+
 COMMANDS: dict[str, typer.core.TyperCommand] = dict(typer.main.get_command(app).commands)
 
 

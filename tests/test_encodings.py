@@ -156,6 +156,7 @@ def test_lossless_stage_changes_bytes_never_values(tmp_path):
     assert g["s4"].metadata.codecs[0].codecs[1].to_dict()["configuration"]["clevel"] == 1
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_extract_cli_rejects_unknown_encoding(tmp_path):
     import subprocess
 

@@ -56,6 +56,7 @@ def _model_predict(out, store, flip: bool, which: str = "best") -> tuple[np.ndar
         return model(b["kp2d"], b["ref"], b["maps"]).numpy() * 1000.0, b["target"].numpy() * 1000.0
 
 
+@pytest.mark.e2e  # its run trains on a store extracted with a full-size mmpose backbone
 def test_metrics_json_matches_lifters_metrics(run):
     out, store = run
     rep = evaluate_run(out, save_predictions=True)
@@ -84,6 +85,7 @@ def test_metrics_json_matches_lifters_metrics(run):
     assert "3DHP" not in m
 
 
+@pytest.mark.e2e  # its run trains on a store extracted with a full-size mmpose backbone
 def test_flip_test_averages_with_the_unflipped_prediction_of_the_flipped_input(run):
     out, store = run
     rep = evaluate_run(out, flip_test=True, which="last", save_predictions=True)
@@ -145,6 +147,7 @@ def test_changed_store_warns_and_is_recorded(tmp_path):
     assert rep["fingerprint"]["match"] is False and rep["fingerprint"]["store"] != rep["fingerprint"]["checkpoint"]
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_bad_run_dirs_and_checkpoints(run, tmp_path):
     out, store = run
     with pytest.raises(InputError, match=r"no best.pt \(found: nothing\); train with"):
@@ -181,6 +184,7 @@ def test_flip_test_needs_flipped_maps(tmp_path):
         evaluate_run(out, flip_test=True)
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_cli_evaluate_prints_and_writes_metrics(run):
     out, _ = run
     (out / "metrics.json").unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from schemas.camera import Camera
 from schemas.errors import InputError
 
 torch.set_num_threads(2)
+pytestmark = pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 CAM = Camera(f=np.array([500.0, 500.0]), c=np.array([320.0, 240.0]), width=640, height=480, id="cam0")
 
 

@@ -3,7 +3,6 @@ against a direct, unbatched mmpose forward of the same crop; plus `inspect` and 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from schemas.arrays import DONE
 from storage.audit import check_store
 from storage.reader import Reader
 from storage.store import Store
-from tests._cli import PIPELINE
+from tests._cli import run_cli
 from tests._mmpose_direct import direct_forward
 
 REQ = BackboneRequest("hrnet32")
@@ -46,6 +45,7 @@ def h36m_store(tmp_path_factory) -> tuple[Path, Path]:
     return raw, store
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 @pytest.mark.parametrize("dataset", ["h36m", "3dhp", "muco"])
 def test_store_rows_match_adapter_and_direct_forward(tmp_path, dataset):
     torch.manual_seed(0)
@@ -74,11 +74,7 @@ def test_store_rows_match_adapter_and_direct_forward(tmp_path, dataset):
     assert attrs["random_init"] is True and attrs["channels"] == {"s4": 32, "s8": 64, "s16": 128, "s32": 256}
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PIPELINE, *args], capture_output=True, text=True, timeout=300,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
-
-
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_inspect_png(h36m_store, tmp_path):
     _, store = h36m_store
     out = tmp_path / "row.png"
@@ -90,6 +86,7 @@ def test_inspect_png(h36m_store, tmp_path):
     assert img.shape[1] > 4 * img.shape[0] / 2 and img.std() > 10  # crop + 4 levels side by side, not blank
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_import_2d_aligns_and_reports_truncation(h36m_store, tmp_path):
     _, store = h36m_store
     r = Reader(store)
@@ -113,6 +110,7 @@ def test_import_2d_aligns_and_reports_truncation(h36m_store, tmp_path):
     assert res.returncode == 1 and "no subject S1 in the npz" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_user_boxes_from_npz(tmp_path):
     raw, store = tmp_path / "raw", tmp_path / "s.zarr"
     synth_h36m(raw, ["S1"], ["Directions 1"], frames=2, cameras=["54138969"])

@@ -95,6 +95,7 @@ def test_derive_bad_input(tmp_path: Path):
         Reader(store, joint_features=True)
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_extract_joint_features_equals_derive(tmp_path_factory, tmp_path: Path, one_torch_thread):
     """process_clip with --joint-features (maps already there: only the joint features run) writes what
     `pipeline derive` writes, flipped crops included (flipped joint order, flipped maps)."""

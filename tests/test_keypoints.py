@@ -37,6 +37,7 @@ def test_gaussian_peak_decodes_to_its_location_in_crop_and_image_px() -> None:
     np.testing.assert_allclose(img[0, 0], [200 + (80 - 96) * 300 / 256, 200 + (120 - 128) * 300 / 256], atol=1e-3)
 
 
+@pytest.mark.e2e  # a full-size mmpose backbone (256x192) forward on the CPU
 def test_decode_matches_mmpose_head_decode() -> None:
     with pytest.warns(RandomInitWarning):
         bb = build_backbone("hrnet32")

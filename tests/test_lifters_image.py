@@ -204,6 +204,7 @@ def test_plt_stage_two_freezes_the_coarse_stage(store, tmp_path):
         PLT(levels=LEVELS, **TINY_PLT, stage=2, coarse=str(tmp_path / "nope.pt"))
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 @pytest.mark.parametrize("model,mcfg,flops", [("plt", TINY_PLT, "FLOPs / sample"), ("cdl", TINY_CDL, "FLOPs")])
 def test_cli_train_evaluate_dry_run(store, tmp_path, model, mcfg, flops):
     runner = CliRunner()

@@ -59,6 +59,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_guard_leaves_an_importable_mmcv_ops_alone(tmp_path: Path) -> None:
     # The real full mmcv cannot be built here (C++20 vs torch 2.14): stand in a fake *installed* mmcv.ops,
     # found by the import system through mmcv.__path__, and one already in sys.modules.
@@ -92,6 +93,7 @@ def test_xtcocotools_imports_and_loads_a_coco_file(tmp_path: Path) -> None:
     assert coco.loadAnns([7])[0]["keypoints"][:3] == [15, 25, 2]
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_xtcocotools_abi_error_says_what_to_run() -> None:
     err = xtcocotools_error(ValueError("numpy.dtype size changed, may indicate binary incompatibility. "
                                        "Expected 96 from C header, got 88 from PyObject"))

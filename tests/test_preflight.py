@@ -11,6 +11,8 @@ import pytest
 import torch
 from prefect_server import cli_env, extract_args, free_port, run_cli
 
+pytestmark = pytest.mark.e2e  # the installed console script in a subprocess (bad input before any server)
+
 DEAD_API = f"http://127.0.0.1:{free_port()}/api"
 
 

@@ -187,6 +187,7 @@ def test_capf_s_costs_fewer_flops_than_capf_at_t27():
     assert (round(capf / 1e9, 3), round(capf_s / 1e9, 3)) == (0.613, 0.45)
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_train_capf_with_only_the_cache_uses_the_paper_recipe(tmp_path_factory, tmp_path, monkeypatch):
     """`pipeline train capf --cache STORE` (+ --max-steps: CPU) on a real synthetic store (HRNet-W32 maps with
     flipped maps, no CPN import): prints CA-PF's recipe, trains on the backbone's detections (with the notice

@@ -11,10 +11,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests._cli import PIPELINE
 from tests.conftest import build_store
+
+pytestmark = pytest.mark.e2e  # the installed console script in a subprocess: train, Ctrl-C, resume, evaluate
 
 SMALL = '{"dim": 16, "depth": 1, "heads": 2}'
 ENV = {**os.environ, "COLUMNS": "300", "NO_COLOR": "1"}

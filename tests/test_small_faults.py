@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.datasets.video import iter_video_frames
 from pipeline.inspect_row import _clip_frame
@@ -32,6 +33,7 @@ def one_error(r: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_info_import_inspect_messages(tmp_path: Path) -> None:
     path = tmp_path / "s.zarr"
     build_store(path)  # clip 0: rows 0..9, padding 10..15 (shard_rows 8)

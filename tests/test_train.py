@@ -4,7 +4,6 @@ and the `pipeline train` CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from schemas.camera import Camera
 from schemas.errors import CacheError, InputError, StoreError
 from storage.reader import Reader
 from storage.store import Store
-from tests._cli import PIPELINE
+from tests._cli import run_cli
 from tests._lifter_store import real_store
 from tests.conftest import build_store
 
@@ -143,11 +142,7 @@ def test_store_changed_since_checkpoint_warns_with_both_fingerprints(tmp_path):
         train(resumed_config(saved, {"max_steps": 3}), resume=True, progress=False)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PIPELINE, *args], capture_output=True, text=True,
-                          timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
-
-
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_cli_dry_run_and_errors(store, tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["train", "capf", "--recipe", "quick", "--cache", str(store), "--out",
@@ -164,3 +159,6 @@ def test_cli_dry_run_and_errors(store, tmp_path):
                       (["--cache", str(store), "--out", str(tmp_path / "e"), "--model-cfg", "[1]"], "JSON object")):
         res = runner.invoke(app, ["train", "capf", *args])
         assert isinstance(res.exception, CacheError) and msg in str(res.exception)
+    r = run_cli("train", "capf", cwd=tmp_path)  # as typed without --cache: a usage error, nothing created
+    assert r.returncode == 2 and "--cache STORE is required" in r.stderr and "Traceback" not in r.stderr
+    assert "run directory" not in r.stdout and not (tmp_path / "runs").exists()

@@ -77,6 +77,7 @@ def test_univ_target_needs_the_array(tmp_path):
         LiftingData(r, split_rows(r, "test"), maps=False, target="pose3d_univ")
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_h36m_trained_run_evaluates_on_a_3dhp_store(raw_and_store, tmp_path):
     _, path3 = raw_and_store
     h36m = tmp_path / "h36m.zarr"

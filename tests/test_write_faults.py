@@ -129,6 +129,7 @@ def test_extract_over_an_immutable_shard_fails_the_clip(tmp_path: Path) -> None:
     assert not list(path.rglob("*.__lock"))
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_compact_on_a_full_disk_fails_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "s.zarr"
     build_store(path)
@@ -139,6 +140,7 @@ def test_compact_on_a_full_disk_fails_with_one_line(tmp_path: Path) -> None:
     assert (ds.status("hrnet32") == DONE).all() and not (ds.status("hrnet32-int8") == DONE).any()
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_import_2d_and_derive_on_a_full_disk_fail_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "s.zarr"
     build_store(path)
@@ -156,6 +158,7 @@ def test_import_2d_and_derive_on_a_full_disk_fail_with_one_line(tmp_path: Path) 
     assert (ds.status() == DONE).all() and (ds.status("hrnet32") == DONE).all()
 
 
+@pytest.mark.e2e  # the installed console script in a subprocess
 def test_train_checkpoint_on_a_full_disk_fails_with_one_line(tmp_path: Path) -> None:
     build_store(tmp_path / "s.zarr", with_maps=False)
     run = tmp_path / "run"

@@ -7,7 +7,7 @@ reported beside it (this machine is shared: wall > CPU when others run). Medians
 Extraction (backbone excluded, on the synthetic 1000x1000 H.264 videos and the real random-init HRNet-W32 outputs
 of their crops, made once and cached in bench/out/node_budget/): video decode (PyAV), crop warp (grid_sample,
 256x192), keypoint decode (mmpose MSRAHeatmap -> image px -> dataset joints), map encode per encoding (rounding +
-the numcodecs twin of the lossless stage, per row and level), store write per encoding (ClipWriter through zarr,
+the numcodecs twin of the lossless stage, per row and level), store write per encoding (ClipWriter through tensorstore,
 encode included) and the clip's GT rows.
 Training: the loader path per sample at --batch (read + decode + normalise + collate (+ pin on CUDA):
 `LiftingData.batch` + `to_torch`) over a store of the same maps, for the default encoding and `none`, and over an

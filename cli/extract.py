@@ -65,6 +65,8 @@ def extract(
                                                  "2D joints (joints/feat, read by capf-s).")] = False,
     joint_keypoints: Annotated[str, typer.Option(help="2D the joint features are sampled at: gt or the backbone's "
                                                  "name (its own detections).")] = "gt",
+    video_decode: Annotated[str, typer.Option(help="Where videos are decoded: cpu (PyAV, the default) or cuda "
+                                              "(NVDEC, needs an NVIDIA GPU).")] = "cpu",
 ) -> None:
     """Run the backbone once over a dataset and cache 2D detections, feature maps and 3D targets (Prefect flow)."""
     req = ExtractRequest(
@@ -73,7 +75,7 @@ def extract(
         subjects=_names(subjects), actions=_names(actions), frame_stride=frame_stride, flip=flip,
         batch_size=batch_size, box=box, retries=retries, encoding=encoding, shard_rows=shard_rows, workers=workers,
         dask_address=dask_address, gpus_per_worker=gpus_per_worker, torch_threads=torch_threads,
-        joint_features=joint_features, joint_keypoints=joint_keypoints).validate()
+        joint_features=joint_features, joint_keypoints=joint_keypoints, video_decode=video_decode).validate()
     if req.checkpoint is None:
         console.print(Panel(f"[bold]--backbone {backbone} has no --checkpoint: weights are RANDOMLY INITIALISED.[/]\n"
                             "Maps and 2D detections are not a trained detector's; the store records this. "

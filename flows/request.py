@@ -41,6 +41,7 @@ class ExtractOptions:
     torch_threads: int = 0  # 0: leave torch's default
     joint_features: bool = False  # also cache the maps sampled at the joints (joints/feat), after a clip's maps
     joint_keypoints: str = "gt"  # the 2D source they are sampled at: gt or the backbone's name
+    video_decode: str = "cpu"  # where videos are decoded: cpu (PyAV) or cuda (NVDEC)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class ExtractRequest:
     torch_threads: int = 0  # per task; 0: cores / workers on CPU (set by the runner)
     joint_features: bool = False
     joint_keypoints: str = "gt"
+    video_decode: str = "cpu"
 
     def validate(self) -> ExtractRequest:
         """UsageError (exit 2) naming the option and what to do, for anything no run can use; fast (no torch
@@ -109,10 +111,24 @@ class ExtractRequest:
             raise UsageError("--frame-stride, --batch-size and --shard-rows must be >= 1")
         if self.encoding is not None:
             parse_encoding(self.encoding)  # unknown names fail here, listing the valid ones
+        self._check_video_decode()
         if self.joint_keypoints not in ("gt", self.backbone):
             raise UsageError(f"--joint-keypoints must be gt or {self.backbone!r} (the backbone's detections), "
                              f"got {self.joint_keypoints!r}")
         return self
+
+    def _check_video_decode(self) -> None:
+        from pipeline.datasets.video import VIDEO_DECODES
+
+        if self.video_decode not in VIDEO_DECODES:
+            raise UsageError(f"--video-decode {self.video_decode!r} is unknown; use {' or '.join(VIDEO_DECODES)}")
+        if self.video_decode == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UsageError("--video-decode cuda needs an NVIDIA GPU (NVDEC); none is available here "
+                                 "(torch.cuda.is_available() is False): use --video-decode cpu, the CPU fallback "
+                                 "(PyAV software decoding, the default)")
 
     @property
     def task_resources(self) -> dict[str, float] | None:
@@ -130,4 +146,4 @@ class ExtractRequest:
     def clip_options(self) -> ExtractOptions:
         return ExtractOptions(batch_size=self.batch_size, box=self.box, flip=self.flip,
                               torch_threads=self.torch_threads, joint_features=self.joint_features,
-                              joint_keypoints=self.joint_keypoints)
+                              joint_keypoints=self.joint_keypoints, video_decode=self.video_decode)

@@ -111,7 +111,7 @@ def process_clip(store_path: str, dataset: str, clip_index: int, clip: Clip, req
     backbone = get_backbone(req)
     note = None
     if not (rows_done and bb_done):  # the decoded frame size against the camera's, before any box is made
-        clip, note = fit_frame_size(clip)
+        clip, note = fit_frame_size(clip.decoded_on(opts.video_decode))
         boxes = clip_boxes(clip, *user_clip_boxes(opts.box, clip))  # once: the rows and the crops use the same
     if not rows_done:
         ds.write_clip(clip_index, gt_rows(clip, boxes, backbone.input_size))

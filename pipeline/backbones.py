@@ -27,7 +27,7 @@ from pipeline.backbone_specs import (
     BackboneSpec,
 )
 from pipeline.crops import IMAGENET_MEAN, IMAGENET_STD
-from pipeline.mmpose_compat import load_mmpose
+from pipeline.mmpose_compat import config_dir, load_mmpose, mmpose_version
 from schemas.device import check_device
 from schemas.errors import InputError
 
@@ -203,11 +203,10 @@ def backbone_attrs(spec: BackboneSpec, checkpoint: Path | None, checkpoint_sha25
                    codec_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """The store's backbones/<name> attributes of `spec` with `checkpoint` (None: random init), without building
     the model: the heatmap codec is read from the mmpose config, the checkpoint's sha256 from the file."""
-    mm = load_mmpose()
     if codec_cfg is None:
         from mmengine.config import Config
 
-        codec_cfg = dict(Config.fromfile(str(mm.config_path(spec.config_name))).codec)
+        codec_cfg = dict(Config.fromfile(str(config_dir() / spec.config_name)).codec)
     if checkpoint is not None and checkpoint_sha256 is None:
         checkpoint_sha256 = file_sha256(Path(checkpoint))
     levels = spec.levels()
@@ -215,7 +214,7 @@ def backbone_attrs(spec: BackboneSpec, checkpoint: Path | None, checkpoint_sha25
     return {
         "name": spec.name,
         "config": spec.config_name,
-        "mmpose_version": mm.version,
+        "mmpose_version": mmpose_version(),
         "checkpoint": str(checkpoint) if checkpoint is not None else "random-init",
         "checkpoint_sha256": checkpoint_sha256,
         "random_init": random_init,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -19,7 +20,8 @@ class Clip:
     `frames()` yields images · camera (L,) int32 index into `cameras` · kp2d_gt (L, J, 2) float32 px ·
     pose3d_cam (L, J, 3) float32 camera mm · valid (L,) bool · pose3d_univ (L, J, 3) float32 camera mm or None
     (3DHP's univ_annot3; schemas.arrays.OPTIONAL_ROW_ARRAYS).
-    `frames()` streams (H, W, 3) uint8 RGB images lazily, in `image` order, one per distinct image; it raises
+    `frames()` streams (H, W, 3) uint8 RGB images lazily, in `image` order, one per distinct image (the adapters'
+    sources also take `decode=` of pipeline.datasets.video.VIDEO_DECODES, bound by `Clip.decoded_on`); it raises
     `schemas.errors.InputError` naming the file if decoding fails. `fps`: the source sequence's frame rate
     (frames/s) as its file records it (a video's average rate), None where the files carry none (image
     sequences, stills).
@@ -43,6 +45,10 @@ class Clip:
     frames: Callable[[], Iterator[np.ndarray]] = field(repr=False, default=lambda: iter(()))
     fps: float | None = None
     pose3d_univ: np.ndarray | None = field(repr=False, default=None)
+
+    def decoded_on(self, decode: str) -> Clip:
+        """This clip with its frames decoded on `decode` ("cpu": unchanged; "cuda": NVDEC for videos)."""
+        return self if decode == "cpu" else replace(self, frames=partial(self.frames, decode=decode))
 
     def optional_rows(self) -> dict[str, np.ndarray]:
         """The optional per-row arrays this clip carries (name -> (L, ...) array)."""

@@ -15,6 +15,8 @@ Four known breakages of mmpose 1.3.2 in this environment, each handled here:
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import sys
 import types
 import warnings
@@ -158,10 +160,23 @@ def load_mmpose() -> Mmpose:
                 raise InputError("mmengine imports pkg_resources at run time: "
                                  "pip install 'setuptools<81'") from exc
             raise InputError(f"import mmpose.apis failed: {exc}; see README (mmpose install route)") from exc
-    config_dir = Path(mmpose.__file__).parent / ".mim/configs/body_2d_keypoint/topdown_heatmap/coco"
-    if not config_dir.is_dir():
-        raise InputError(f"mmpose's bundled configs are missing ({config_dir}); reinstall mmpose==1.3.2")
     _LOADED = Mmpose(version=str(mmpose.__version__), mmcv_version=str(mmcv.__version__),
                      mmdet_version=mmdet_version, ops_stubbed=stubbed, init_model=init_model,
-                     MSRAHeatmap=MSRAHeatmap, config_dir=config_dir)
+                     MSRAHeatmap=MSRAHeatmap, config_dir=config_dir())
     return _LOADED
+
+
+def config_dir() -> Path:
+    """mmpose's bundled top-down COCO heatmap configs, found without importing mmpose (which takes seconds)."""
+    spec = importlib.util.find_spec("mmpose")
+    if spec is None or spec.origin is None:
+        raise InputError("mmpose is not installed; see README (mmpose install route)")
+    path = Path(spec.origin).parent / ".mim/configs/body_2d_keypoint/topdown_heatmap/coco"
+    if not path.is_dir():
+        raise InputError(f"mmpose's bundled configs are missing ({path}); reinstall mmpose==1.3.2")
+    return path
+
+
+def mmpose_version() -> str:
+    """The installed mmpose version, read from its metadata (no import)."""
+    return importlib.metadata.version("mmpose")

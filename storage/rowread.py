@@ -42,12 +42,15 @@ def _context() -> ts.Context:
     return _CONTEXT[1]
 
 
-def open_array(root: str | Path, path: str) -> ts.TensorStore:
-    """The array `root/path` opened read-only; StoreError naming it if it cannot be opened."""
+def open_array(root: str | Path, path: str, write: bool = False) -> ts.TensorStore:
+    """The array `root/path` opened read-only (or read-write: storage/rowwrite.py); StoreError naming it if it
+    cannot be opened."""
     where = Path(root) / path
     spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(where)}}
+    if write:  # a row equal to the fill value (all-zero maps) still gets its chunk: `pipeline check` expects each
+        spec["store_data_equal_to_fill_value"] = True
     try:
-        return ts.open(spec, read=True, context=_context()).result()
+        return ts.open(spec, read=True, write=write, context=_context()).result()
     except ValueError as e:
         raise StoreError(f"{where}: cannot open the array ({e}); run `pipeline check {root}`") from None
 

@@ -1,7 +1,8 @@
 """Validated writes: a clip's GT rows as one checked unit, and a streaming writer for its backbone outputs.
 
 Every array is checked against its spec (schemas.arrays) and the clip's row count before anything is written,
-so a bad call changes nothing on disk; the clip's status flips to DONE only after all its rows are written.
+so a bad call changes nothing on disk; the rows are written through tensorstore (storage/rowwrite.py) and the
+clip's status flips to DONE only after all of them have landed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from schemas.errors import StoreError
 from storage.dataset import ClipRow
 from storage.encodings import group_encoding
 from storage.faults import write_fault
+from storage.rowwrite import RowWriter
 from storage.status import ClipStatus
 
 
@@ -41,11 +43,10 @@ class ValidatedWrites(ClipStatus):
         self._validate(specs, rows, clip, "rows")
         offset = int(self.group["clips/camera_offset"][clip_index])
         rows["camera"] = np.asarray(rows["camera"], dtype=np.int64) + offset
-        sel = slice(clip.start, clip.stop)
-        with write_fault(self.where("rows")):
-            for name, arr in rows.items():
-                self.group["rows"][name][sel] = np.asarray(arr, dtype=specs[name].dtype)
-            if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
+        data = {f"{self.group.path}/rows/{name}": np.asarray(arr, specs[name].dtype) for name, arr in rows.items()}
+        RowWriter(self.store.path).write(clip.start, data)
+        if "n_valid" in self.group["clips"]:  # the clip's own chunk: as safe for concurrent writers as status
+            with write_fault(self.where("clips/n_valid")):
                 self.group["clips/n_valid"][clip_index] = int(np.asarray(rows["valid"], dtype=bool).sum())
         self.set_status(clip_index, DONE)
 
@@ -86,6 +87,7 @@ class ClipWriter:
         self.written = 0
         self.shard = ds.shard_rows
         self.encoding = group_encoding(dict(self.g.attrs))
+        self.io = RowWriter(ds.store.path)  # tensorstore handles of the arrays, kept for the clip
 
     def append(self, batch: dict[str, np.ndarray]) -> None:
         missing = sorted(set(self.names) - set(batch))
@@ -105,14 +107,13 @@ class ClipWriter:
             self._flush(self.shard)
 
     def _flush(self, n: int) -> None:
-        start = self.clip.start + self.written
+        out: dict[str, np.ndarray] = {}
         for k in self.names:
             data = np.concatenate(self.buf[k]) if len(self.buf[k]) > 1 else self.buf[k][0]
             parts = self.encoding.encode(data[:n]) if k.rsplit("/", 1)[-1] in self.levels else {"": data[:n]}
-            for suffix, part in parts.items():
-                with write_fault(self.ds.where(f"backbones/{self.name}/{k}{suffix}")):
-                    self.g[k + suffix][start:start + n] = part
+            out.update({f"{self.g.path}/{k}{suffix}": part for suffix, part in parts.items()})
             self.buf[k] = [data[n:]] if len(data) > n else []
+        self.io.write(self.clip.start + self.written, out)  # every array at once (storage/rowwrite.py)
         self.buffered -= n
         self.written += n
 

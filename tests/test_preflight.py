@@ -73,7 +73,12 @@ def test_store_of_another_kind_fails_before_anything_starts(h36m_raw: Path, tmp_
 
 @pytest.mark.parametrize(("extra", "needle"), [(("--checkpoint", "/nope.pth"), "--checkpoint /nope.pth does not exist"),
                                                (("--box", "detector"), "--box 'detector'"),
-                                               (("--device", "tpu"), "--device")])
+                                               (("--device", "tpu"), "--device"),
+                                               (("--video-decode", "vaapi"), "--video-decode 'vaapi' is unknown"),
+                                               pytest.param(("--video-decode", "cuda"),
+                                                            "--video-decode cuda needs an NVIDIA GPU",
+                                                            marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                                                                     reason="a GPU is present"))])
 def test_bad_option_values_are_usage_errors(extra: tuple[str, ...], needle: str, h36m_raw: Path,
                                             tmp_path: Path) -> None:
     run = run_cli(extract_args(h36m_raw, tmp_path / "s.zarr", *extra), cli_env(DEAD_API))

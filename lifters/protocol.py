@@ -66,6 +66,17 @@ def joint_feature_keypoints(reader: Reader, paper: str) -> tuple[str, str | None
                      f"--joint-features --keypoints {paper} --replace` samples at it)")
 
 
+def check_joint_feature_keypoints(reader: Reader, keypoints: str) -> None:
+    """InputError unless `keypoints` is the 2D source the store's joint features were sampled at: a joint-feature
+    model's 2D input and its features must come from the same joints."""
+    sampled = str(reader.joints_group().attrs["keypoints"])
+    if keypoints != sampled:
+        raise InputError(f"--keypoints {keypoints}: the joint features of {reader.path} ({reader.backbone}) were "
+                         f"sampled at {label_2d(sampled)}, and the model's 2D must be the same source: pass "
+                         f"--keypoints {sampled}, or resample them with `pipeline derive {reader.path} --backbone "
+                         f"{reader.backbone} --joint-features --keypoints {keypoints} --replace`")
+
+
 def target_array(dataset: str, target: str | None) -> str:
     """rows/<array> of the 3D target (`target` None: the dataset's standard one); InputError if unknown."""
     target = target or DEFAULT_TARGET.get(dataset, "annot3")

@@ -37,7 +37,14 @@ from lifters.interrupt import StopRequest
 from lifters.loader import BatchKeys, make_loader
 from lifters.models.param_groups import param_groups
 from lifters.models.registry import MODELS
-from lifters.protocol import joint_feature_keypoints, paper_keypoints, resolve_flips, row_stride, target_array
+from lifters.protocol import (
+    check_joint_feature_keypoints,
+    joint_feature_keypoints,
+    paper_keypoints,
+    resolve_flips,
+    row_stride,
+    target_array,
+)
 from lifters.recipes import PAPER_2D
 from schemas.device import check_device
 from schemas.errors import InputError, Interrupted
@@ -66,6 +73,8 @@ class Trainer:
             self.notes += [note] if note else []
         self.reader = open_reader(cfg.cache, cfg.dataset, cfg.backbone, cfg.keypoints, need_maps=needs_maps,
                                   need_joint_features=needs_jf)
+        if needs_jf:
+            check_joint_feature_keypoints(self.reader, cfg.keypoints)
         cfg.dataset = self.reader.dataset
         cfg.joint_set = str(self.reader.attrs["joint_set"])
         if needs_maps or needs_jf:

@@ -256,3 +256,11 @@ def test_capf_s_2d_source_is_the_one_its_joint_features_were_sampled_at(tmp_path
     t = Trainer(cfg, progress=False)
     assert cfg.keypoints == "cpn" and t.reader.keypoints == "cpn"
     assert not any("2D source" in n for n in t.notes), t.notes
+    # an explicit 2D source other than the sampled one would feed the model features of other joints: refused
+    cfg = resolve_config("capf-s", "paper", {"cache": str(path), "out": str(tmp_path / "r3"), "workers": 0,
+                                             "frames": 3, "keypoints": "gt",
+                                             "model_cfg": {"dim": 8, "depth": 1, "heads": 2}})
+    with pytest.raises(InputError, match=r"--keypoints gt: the joint features of .* were sampled at .*pass "
+                                         r"--keypoints cpn, or resample them with `pipeline derive .* --keypoints gt "
+                                         r"--replace`"):
+        Trainer(cfg, progress=False)

@@ -8,7 +8,8 @@ The Prefect server is started once first (a real `prefect server start`, tempora
 reported separately and excluded from the flow timings. Flow timings are wall time of the flow call (cluster start,
 worker start-up and model build included: that is what a user pays per run).
 
-    .venv/bin/python bench/flow_bench.py [--frames 8] [--cameras 2] [--threads 1] [--rounds 1] [--api-url URL]
+    .venv/bin/python bench/flow_bench.py [--frames 8] [--cameras 2] [--threads 1] [--rounds 1] [--configs direct,1w,2w]
+        [--api-url URL]
 Per clip, the flow's overhead is measured on 1 worker as (interval between clip completions - the clip's own work,
 timed inside the task), so it does not depend on how fast the shared CPU happens to run the backbone.
 Writes bench/out/flow_bench.json.
@@ -110,19 +111,26 @@ def run_flow(raw: Path, store: Path, workers: int, threads: int) -> dict:
             "clip_work_s": work}
 
 
+CONFIGS = ("direct", "1w", "2w")
+
+
 def _median(xs: list[float]) -> float | None:
     xs = sorted(xs)
     return round(xs[len(xs) // 2], 3) if xs else None
 
 
-def one_round(raw: Path, tmp: Path, rnd: int, threads: int) -> dict:
-    """direct, flow 1 worker, flow 2 workers, back to back (fresh stores); per-clip figures skip the first clip
-    (first forward pass warm-up)."""
+def one_round(raw: Path, tmp: Path, rnd: int, threads: int, configs: tuple[str, ...] = CONFIGS) -> dict:
+    """The chosen configurations (direct, flow 1 worker, flow 2 workers), back to back (fresh stores); per-clip figures
+    skip the first clip (first forward pass warm-up). Figures of a configuration not run are left out."""
     res: dict = {"load_avg_before": [round(x, 2) for x in os.getloadavg()]}
-    d = run_direct(raw, tmp / f"direct{rnd}.zarr", threads)
-    res["direct_s"], res["direct_startup_plan_s"] = round(d["total_s"], 2), round(d["startup_plan_s"], 2)
-    res["direct_clip_s"] = [round(x, 2) for x in d["clip_s"]]
+    if "direct" in configs:
+        d = run_direct(raw, tmp / f"direct{rnd}.zarr", threads)
+        res["direct_s"], res["direct_startup_plan_s"] = round(d["total_s"], 2), round(d["startup_plan_s"], 2)
+        res["direct_clip_s"] = [round(x, 2) for x in d["clip_s"]]
+        res["work_per_clip_direct_s"] = _median(res["direct_clip_s"][1:])
     for n in (1, 2):
+        if f"{n}w" not in configs:
+            continue
         r = run_flow(raw, tmp / f"flow{rnd}_{n}.zarr", n, threads)
         marks = r["clip_marks_s"]
         res[f"flow_{n}w_s"], res[f"flow_{n}w_workers"] = round(r["seconds"], 2), r["workers"]
@@ -130,14 +138,15 @@ def one_round(raw: Path, tmp: Path, rnd: int, threads: int) -> dict:
         res[f"flow_{n}w_clip_work_s"] = [round(x, 2) for x in r["clip_work_s"]]
         # steady-state rate: clips completed per second after the first one completed
         res[f"flow_{n}w_clips_per_s"] = round((len(marks) - 1) / (marks[-1] - marks[0]), 4)
-    marks, work = res["flow_1w_clip_marks_s"], res["flow_1w_clip_work_s"]
-    # one worker runs clips one after the other: interval between completions = the clip's work + the flow's overhead
-    res["overhead_per_clip_s"] = _median([b - a - w for a, b, w in zip(marks, marks[1:], work[1:], strict=False)])
-    res["work_per_clip_flow_s"] = _median(work[1:])
-    res["work_per_clip_direct_s"] = _median(res["direct_clip_s"][1:])
-    res["overhead_share"] = round(res["overhead_per_clip_s"] / res["work_per_clip_flow_s"], 4)
-    res["speedup_2w_whole_run"] = round(res["flow_1w_s"] / res["flow_2w_s"], 3)
-    res["speedup_2w_steady"] = round(res["flow_2w_clips_per_s"] / res["flow_1w_clips_per_s"], 3)
+    if "1w" in configs:
+        marks, work = res["flow_1w_clip_marks_s"], res["flow_1w_clip_work_s"]
+        # one worker runs clips one after the other: interval between completions = the clip's work + the overhead
+        res["overhead_per_clip_s"] = _median([b - a - w for a, b, w in zip(marks, marks[1:], work[1:], strict=False)])
+        res["work_per_clip_flow_s"] = _median(work[1:])
+        res["overhead_share"] = round(res["overhead_per_clip_s"] / res["work_per_clip_flow_s"], 4)
+    if "1w" in configs and "2w" in configs:
+        res["speedup_2w_whole_run"] = round(res["flow_1w_s"] / res["flow_2w_s"], 3)
+        res["speedup_2w_steady"] = round(res["flow_2w_clips_per_s"] / res["flow_1w_clips_per_s"], 3)
     res["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     return res
 
@@ -152,8 +161,13 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, default=2, help="cameras per action (2 actions)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker / direct process")
     ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds (direct, 1 worker, 2 workers)")
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help="comma-separated subset of direct,1w,2w to run (the overhead per clip needs 1w)")
     ap.add_argument("--api-url", default=None, help="report to this running Prefect server instead of starting one")
     args = ap.parse_args()
+    configs = tuple(c for c in args.configs.split(",") if c)
+    if not configs or set(configs) - set(CONFIGS):
+        ap.error(f"--configs {args.configs!r}: pass a comma-separated subset of {','.join(CONFIGS)}")
     from pipeline.datasets.h36m_cameras import CAMERA_IDS
     from pipeline.synth.h36m import synth_h36m
 
@@ -181,12 +195,12 @@ def main() -> None:
         warnings.filterwarnings("ignore", module="zarr")
         print(f"{synth['videos']} clips, {synth['rows']} rows")
         res: dict = {"clips": synth["videos"], "frames_per_clip": args.frames, "threads_per_worker": args.threads,
-                     "cpu_count": os.cpu_count(), "prefect_server_start_s": server_s, "rounds": []}
+                     "cpu_count": os.cpu_count(), "configs": configs, "prefect_server_start_s": server_s, "rounds": []}
         for rnd in range(args.rounds):
-            r = one_round(raw, tmp, rnd, args.threads)
+            r = one_round(raw, tmp, rnd, args.threads, configs)
             res["rounds"].append(r)
-            print(json.dumps({"round": rnd, "load": r["load_avg_before"], **{k: r[k] for k in SUMMARY}}))
-        res["median"] = {k: _median([r[k] for r in res["rounds"]]) for k in SUMMARY}
+            print(json.dumps({"round": rnd, "load": r["load_avg_before"], **{k: r[k] for k in SUMMARY if k in r}}))
+        res["median"] = {k: _median([r[k] for r in res["rounds"]]) for k in SUMMARY if k in res["rounds"][0]}
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "flow_bench.json").write_text(json.dumps(res, indent=1))
         print("medians over rounds:", json.dumps(res["median"]))

@@ -3,8 +3,9 @@
 (`lifters.protocol`), MPJPE loss on root-relative metres, periodic test-split evaluation, best/last checkpoints,
 a JSON-lines log.
 
-Run directory: last.pt, best.pt (lowest test P1), metrics_log.jsonl (one JSON object per line: event "start" /
-"resume" / "eval" / "end"). Resume (`resume=True`) restores weights, optimizer, step and RNG state from last.pt;
+Run directory: last.pt, best.pt (lowest test P1; when each is written: `lifters.run_saver`), metrics_log.jsonl
+(one JSON object per line: event "start" / "resume" / "eval" / "end"). Resume (`resume=True`) restores weights,
+optimizer, step and RNG state from last.pt;
 batches are a pure function of (seed, epoch) and the loader has its own generator, so a resumed run repeats
 the batches, flips and drop-path draws of an uninterrupted one.
 """
@@ -26,7 +27,6 @@ from lifters.checkpoint import (
     load_checkpoint,
     load_weights,
     rng_state,
-    save_checkpoint,
     set_rng_state,
     store_fingerprint,
 )
@@ -46,6 +46,7 @@ from lifters.protocol import (
     target_array,
 )
 from lifters.recipes import PAPER_2D
+from lifters.run_saver import RunSaver
 from schemas.device import check_device
 from schemas.errors import InputError, Interrupted
 
@@ -119,6 +120,7 @@ class Trainer:
         # --max-steps, when given, is the run's length (past the recipe's epochs if need be); else the epochs
         self.total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * self.steps_per_epoch
         self.step, self.best = 0, math.inf
+        self.saver = RunSaver(self.out, self._payload)
         self.root = int(self.reader.attrs["root_index"])
         self._loaders: tuple | None = None
 
@@ -145,7 +147,8 @@ class Trainer:
         set_rng_state(ckpt["rng"])
         check_fingerprint(ckpt["fingerprint"], self.fingerprint, self.cfg.cache, path)
 
-    def _payload(self, epoch: int) -> dict[str, Any]:
+    def _payload(self) -> dict[str, Any]:
+        epoch = self.step // self.steps_per_epoch
         return {"model": self.cfg.model, "model_cfg": self.model_cfg, "config": self.cfg.as_dict(),
                 "weights": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
                 "epoch": epoch, "best_p1_mm": self.best, "fingerprint": self.fingerprint, "rng": rng_state()}
@@ -228,10 +231,10 @@ class Trainer:
                         last_p1 = self._eval_and_save(epoch, lr, stats)
                         bar.update(task, p1=f"{last_p1:.1f} mm")
                     elif end_of_epoch:
-                        save_checkpoint(self.out / "last.pt", self._payload(self.step // self.steps_per_epoch))
+                        self.saver.save()
                     bar.update(task, completed=self.step, loss=f"{loss * 1000:.1f} mm")
         if stop.requested:  # Ctrl-C: save where it stopped (between steps), say how to continue
-            save_checkpoint(self.out / "last.pt", self._payload(self.step // self.steps_per_epoch))
+            self.saver.save(force=True)
             self.log("interrupted", step=self.step)
             raise Interrupted(f"interrupted at step {self.step}; continue with `pipeline train {cfg.model} --out "
                               f"{self.out} --resume`")
@@ -251,14 +254,10 @@ class Trainer:
     def _eval_and_save(self, epoch: int, lr: float, stats: dict) -> float:
         p1 = self.evaluate()
         self.model.train()
-        improved = p1 < self.best
-        if improved:
+        if p1 < self.best:
             self.best = p1
-        done_epochs = self.step // self.steps_per_epoch
-        payload = self._payload(done_epochs)
-        save_checkpoint(self.out / "last.pt", payload)
-        if improved:  # weights only: resuming reads last.pt
-            save_checkpoint(self.out / "best.pt", {k: v for k, v in payload.items() if k not in ("optimizer", "rng")})
+            self.saver.improved()
+        self.saver.save(force=self.step == self.total_steps)
         busy = stats["busy"]
         self.log("eval", step=self.step, epoch=epoch, lr=lr, test_p1_mm=p1, best_p1_mm=self.best,
                  train_loss_mm=stats["loss"] / max(stats["n"], 1) * 1000.0,

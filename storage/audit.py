@@ -16,10 +16,15 @@ from storage.rowread import RowArrays
 from storage.shard_check import ShardIndex
 from storage.store import DatasetGroup, Store
 
+# Temporary files of a writer killed mid-write (zarr-python's `<chunk>.<uuid>.partial`, tensorstore's
+# `<shard>.__lock`): not data, so never counted as stored bytes (the next write of that chunk replaces them).
+WRITE_TEMP_SUFFIXES = (".partial", ".__lock")
+
 
 def _dir_bytes(path: str | Path) -> tuple[int, int]:
-    """(bytes, files) of all chunk/shard files below an array directory (metadata excluded). One scandir per
-    directory and one stat per file (no os.walk: its per-entry lstat and path joins doubled `info` on 200k rows)."""
+    """(bytes, files) of all chunk/shard files below an array directory (metadata and writers' temporary files
+    excluded). One scandir per directory and one stat per file (no os.walk: its per-entry lstat and path joins
+    doubled `info` on 200k rows)."""
     total = files = 0
     try:
         entries = list(os.scandir(path))
@@ -29,7 +34,7 @@ def _dir_bytes(path: str | Path) -> tuple[int, int]:
         if e.is_dir(follow_symlinks=False):
             t, f = _dir_bytes(e.path)
             total, files = total + t, files + f
-        elif e.name != "zarr.json":
+        elif e.name != "zarr.json" and not e.name.endswith(WRITE_TEMP_SUFFIXES):
             total += e.stat(follow_symlinks=False).st_size
             files += 1
     return total, files

@@ -148,3 +148,18 @@ def test_compact_adds_checksums_to_an_old_store(tmp_path: Path, monkeypatch) -> 
     np.testing.assert_array_equal(reader.take("h36m/backbones/hrnet32/s8", rows),
                                   reader.take("h36m/backbones/hrnet32-crc/s8", rows))
     assert check_store(path) == []
+
+
+def test_a_killed_writers_temporary_files_are_not_data(tmp_path: Path) -> None:
+    """zarr's `.partial` and tensorstore's `.__lock` left by a kill -9 mid-write: `info` does not count them as
+    stored bytes and `check` finds nothing wrong (the next write of that chunk replaces them)."""
+    from storage.audit import store_info
+
+    path = tmp_path / "s.zarr"
+    build_store(path)
+    before = store_info(path)["datasets"]["h36m"]["backbones"]["hrnet32"]["arrays"]
+    s4 = path / "h36m/backbones/hrnet32/s4"
+    (s4 / "c.0.0.0.0.5f3a.partial").write_bytes(b"\x00" * 5000)
+    (s4 / "c.1.0.0.0.__lock").write_bytes(b"\x00" * 7000)
+    assert store_info(path)["datasets"]["h36m"]["backbones"]["hrnet32"]["arrays"] == before
+    assert check_store(path) == []

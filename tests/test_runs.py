@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests._cli import PIPELINE
+from tests._cli import PIPELINE, one_error
 from tests.conftest import build_store
 
 pytestmark = pytest.mark.e2e  # the installed console script in a subprocess: train, Ctrl-C, resume, evaluate
@@ -25,14 +25,6 @@ ENV = {**os.environ, "COLUMNS": "300", "NO_COLOR": "1"}
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([PIPELINE, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=ENV)
-
-
-def _one_error(out: str, err: str, rc: int, code: int = 1) -> str:
-    assert rc == code, out + err
-    assert "Traceback" not in out + err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 def test_max_steps_sigint_resume_and_evaluate_from_anywhere(tmp_path: Path) -> None:
@@ -49,7 +41,7 @@ def test_max_steps_sigint_resume_and_evaluate_from_anywhere(tmp_path: Path) -> N
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the process group, the loader worker too
     out, err = proc.communicate(timeout=60)
     assert "plan: 100000 steps" in out and "--max-steps ends first" not in out, out
-    line = _one_error(out, err, proc.returncode, 130)
+    line = one_error(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), 130)
     last = torch.load(run / "last.pt", weights_only=True)
     step = last["step"]
     assert f"interrupted at step {step}; continue with `pipeline train poseformer --out run --resume`" in line, line
@@ -66,6 +58,6 @@ def test_max_steps_sigint_resume_and_evaluate_from_anywhere(tmp_path: Path) -> N
     assert _run(["evaluate", str(run)], cwd=tmp_path).returncode == 0  # another working directory
     (work / "store.zarr").rename(tmp_path / "moved.zarr")
     r = _run(["evaluate", str(run)], cwd=tmp_path)
-    err = _one_error(r.stdout, r.stderr, r.returncode)
+    err = one_error(r)
     assert f"{work / 'store.zarr'}, does not exist" in err and "pass --cache STORE" in err, err
     assert "pipeline extract" not in err

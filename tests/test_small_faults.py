@@ -16,21 +16,13 @@ from pipeline.synth.h36m import synth_h36m
 from schemas.arrays import PENDING
 from storage.dataset import ClipRow
 from storage.store import Store
-from tests._cli import PIPELINE
+from tests._cli import PIPELINE, one_error
 from tests.conftest import build_store
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([PIPELINE, *args], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "COLUMNS": "300", "NO_COLOR": "1"})
-
-
-def one_error(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "Traceback" not in r.stdout + r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, r.stderr
-    return errors[0]
 
 
 @pytest.mark.e2e  # the installed console script in a subprocess

@@ -21,6 +21,7 @@ from schemas.arrays import DONE, PENDING
 from schemas.errors import StoreError
 from storage.audit import audit_store
 from storage.store import Store
+from tests._cli import one_error
 from tests.conftest import backbone_batch, build_store, clip_rows
 
 INJECT = """
@@ -48,14 +49,6 @@ def run_with_full_disk(match: str, *args: str) -> subprocess.CompletedProcess:
     """`pipeline ARGS` whose writes to files whose path contains `match` fail with ENOSPC."""
     return subprocess.run([sys.executable, "-c", INJECT, match, *args], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "COLUMNS": "300", "NO_COLOR": "1"})
-
-
-def one_error(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "Traceback" not in r.stdout + r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, r.stderr
-    return errors[0]
 
 
 @pytest.fixture

@@ -45,8 +45,7 @@ def make_plan(dataset: str, root: str | Path, store: str | Path, req: BackboneRe
     idx = ds.allocate([c.meta() for c in clips], [c.length for c in clips], [c.cameras for c in clips],
                       [c.fps for c in clips])
     spec = BACKBONES[req.name]  # levels and attributes from the spec: no model is built in the planning process
-    checkpoint = Path(req.checkpoint) if req.checkpoint else None
-    ds.add_backbone(req.name, spec.levels(), attrs=backbone_attrs(spec, checkpoint), codec=codec, flip=flip)
+    ds.add_backbone(req.name, spec.levels(), attrs=backbone_attrs(spec, req.checkpoint_path), codec=codec, flip=flip)
     pending = set(ds.pending(req.name))
     todo = [(i, c) for i, c in zip(idx, clips, strict=True) if i in pending]
     return Plan(str(store), dataset, todo, len(clips), len(clips) - len(todo), skips)

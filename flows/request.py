@@ -32,6 +32,11 @@ class BackboneRequest:
     checkpoint: str | None = None
     device: str = "cpu"
 
+    @property
+    def checkpoint_path(self) -> Path | None:
+        """The checkpoint file, None for random init."""
+        return Path(self.checkpoint) if self.checkpoint else None
+
 
 @dataclass
 class ExtractOptions:

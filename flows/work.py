@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -73,7 +72,7 @@ def get_backbone(req: BackboneRequest) -> Backbone:
     if req not in _CACHE:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RandomInitWarning)  # the CLI says it once, loudly
-            _CACHE[req] = build_backbone(req.name, Path(req.checkpoint) if req.checkpoint else None, req.device)
+            _CACHE[req] = build_backbone(req.name, req.checkpoint_path, req.device)
     return _CACHE[req]
 
 
